@@ -1,0 +1,50 @@
+"""The columns that pass between stages, and small helpers every stage uses on them.
+
+Documents travel as ``pa.RecordBatch`` with at least DOC_SCHEMA's columns; stages may add columns but never drop
+a row silently: a row leaves the flow only as a reject (``transforms.rejects``).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+DOC_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("text", pa.large_string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("meta", pa.string()),
+        # 1-based line (JSONL) or row (Parquet) number in `source`; 0 for whole-file text documents.
+        pa.field("line", pa.int64()),
+    ]
+)
+
+REJECT_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("line", pa.int64()),
+        pa.field("stage", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("detail", pa.string()),
+        # The number behind the decision (a metric value, a similarity), null where there is none.
+        pa.field("value", pa.float64()),
+        pa.field("text", pa.large_string()),
+    ]
+)
+
+# Columns a training shard carries (DESIGN.md "Output"); `text` only with output.keep_text.
+SHARD_COLUMNS = ("doc_id", "tokens", "num_tokens", "source", "meta")
+
+
+def empty_docs() -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], DOC_SCHEMA)
+
+
+def text_bytes(batch: pa.RecordBatch) -> int:
+    """UTF-8 bytes of the text column, read off the Arrow offsets (no copy)."""
+    col = batch.column(batch.schema.get_field_index("text"))
+    if len(col) == 0:
+        return 0
+    offsets = col.offsets
+    return int(offsets[len(col)].as_py() - offsets[0].as_py())
