@@ -25,6 +25,8 @@ class InputConfig(StageParams):
     # auto: from the file name (.jsonl/.json[.gz|.zst], .parquet, .txt); or force one format for every file.
     format: Literal["auto", "jsonl", "parquet", "text"] = "auto"
     batch_rows: int = 4096
+    # Input bytes per work unit (a unit is read and written by one worker; files are never split).
+    unit_bytes: int = 32 * 1024 * 1024
 
 
 class ExactDedupConfig(StageParams):

@@ -45,16 +45,16 @@ def rejects_from_docs(
     )
 
 
-def split_by_mask(batch: pa.RecordBatch, drop: pa.Array | Sequence[bool]) -> tuple[pa.RecordBatch, pa.RecordBatch]:
+def split_by_mask(
+    batch: pa.RecordBatch, drop: pa.Array | Sequence[bool]
+) -> tuple[pa.RecordBatch, pa.RecordBatch]:
     """(kept rows, dropped rows) of `batch` by a boolean drop mask."""
     drop = drop if isinstance(drop, pa.Array) else pa.array(drop, pa.bool_())
     drop = pc.fill_null(drop, False)
     return batch.filter(pc.invert(drop)), batch.filter(drop)
 
 
-def input_reject(
-    source: str, line: int | None, reason: str, detail: str, text: str | None = None
-) -> dict:
+def input_reject(source: str, line: int | None, reason: str, detail: str, text: str | None = None) -> dict:
     """One reject row for input that never became a document (bad JSON, bad UTF-8, ...)."""
     doc_id = f"{source}:{line}" if line is not None else source
     return {

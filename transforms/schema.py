@@ -6,6 +6,7 @@ a row silently: a row leaves the flow only as a reject (``transforms.rejects``).
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 DOC_SCHEMA = pa.schema(
@@ -46,5 +47,7 @@ def text_bytes(batch: pa.RecordBatch) -> int:
     col = batch.column(batch.schema.get_field_index("text"))
     if len(col) == 0:
         return 0
-    offsets = col.offsets
-    return int(offsets[len(col)].as_py() - offsets[0].as_py())
+    offsets = np.frombuffer(
+        col.buffers()[1], dtype=np.int64 if pa.types.is_large_string(col.type) else np.int32
+    )
+    return int(offsets[col.offset + len(col)] - offsets[col.offset])

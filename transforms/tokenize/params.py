@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from transforms.params import StageParams
 
 
 class TokenizeConfig(StageParams):
     # Path or fsspec URL of a Hugging Face tokenizer.json; "default" is the one shipped with corpus-etl.
     tokenizer: str = "default"
+    # hf: the `tokenizers` library (Rust, all cores); torch: our byte-level BPE, merges on CUDA when present.
     backend: Literal["hf", "torch"] = "hf"
+    # torch backend only: "auto" (cuda when available, else cpu), "cpu", "cuda", "cuda:1", ...
     device: str = "auto"
     add_eos: bool = True
     add_bos: bool = False
+    # Token text of EOS / BOS; null = found by name among the tokenizer's special tokens
+    # (<|endoftext|>, </s>, <|end_of_text|>, <eos> / <|startoftext|>, <s>, <|begin_of_text|>, <bos>).
+    eos_token: str | None = None
+    bos_token: str | None = None
+    # Threads of the hf backend; 0 = every core this worker may use (its CPU affinity / cgroup quota).
+    threads: int = Field(default=0, ge=0)

@@ -1,0 +1,128 @@
+"""`corpus-etl`: run | demo | report | config (DESIGN.md "The public interface").
+
+Exit codes: 0 the run committed its manifest and validation passed (or its policy says warn/quarantine);
+1 validation failed under policy `fail`; 2 bad usage, config or input (the message names the file or key);
+3 the run itself failed (counts did not reconcile, a worker error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+
+from etl.config import ConfigError, load_config
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="corpus-etl", description="Raw text corpora -> training-ready Parquet shards."
+    )
+    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    p.add_argument("--json-logs", action="store_true", help="structured JSON log lines on stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the pipeline", description="Everything after `--` goes to Beam.")
+    run.add_argument(
+        "--input", action="append", required=True, metavar="PATTERN", help="file, dir or glob; repeatable"
+    )
+    run.add_argument("--output", required=True, metavar="DIR", help="output directory or URL (s3://...)")
+    _config_args(run)
+
+    demo = sub.add_parser("demo", help="the bundled sample corpus through the whole flow")
+    demo.add_argument("--output", default="demo-out", metavar="DIR")
+    _config_args(demo)
+
+    report = sub.add_parser("report", help="(re)build and optionally serve OUT/report/index.html")
+    report.add_argument("dir", metavar="DIR")
+    report.add_argument("--serve", action="store_true", help="serve the report on 127.0.0.1")
+    report.add_argument("--port", type=int, default=8765)
+
+    config = sub.add_parser("config", help="print the resolved config as YAML")
+    _config_args(config)
+    return p
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+
+
+def sample_corpus() -> str:
+    return str(resources.files("etl") / "data" / "sample")
+
+
+def _print_summary(result) -> None:
+    m = result.manifest
+    counts = m["counts"]
+    mb = result.input_bytes / 1e6
+    print(f"corpus-etl: read {counts['read']} records ({mb:.1f} MB) in {result.seconds:.1f} s "
+          f"({counts['read'] / max(result.seconds, 1e-9):.0f} docs/s, {mb / max(result.seconds, 1e-9):.2f} MB/s)")  # fmt: skip
+    for stage, c in counts["stages"].items():
+        reasons = ", ".join(f"{r} {n}" for r, n in c["reasons"].items())
+        print(f"  {stage:<12} in {c['in']:>9}  out {c['out']:>9}  rejected {c['rejected']:>8}  {reasons}")
+    tokens = sum(s["tokens"] for s in m["shards"])
+    print(f"  kept {counts['kept']} documents, {tokens} tokens in {len(m['shards'])} shards"
+          + (f" ({len(m['quarantine'])} quarantined)" if m.get("quarantine") else ""))  # fmt: skip
+    v = m["validation"]
+    status = "passed" if v.get("success") else f"FAILED (policy {v.get('policy')})"
+    print(f"  validation {status}")
+    out = result.output
+    print(f"  manifest  {out}/manifest.json\n  shards    {out}/shards/\n  rejects   {out}/rejects/")
+    print(f"  report    {out}/report/index.html")
+
+
+def _run(inputs: list[str], output: str, args, beam_args: list[str]) -> int:
+    from etl.run import run_pipeline
+
+    config = load_config(args.config, args.overrides)
+    result = run_pipeline(inputs, output, config, beam_args)
+    _print_summary(result)
+    return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def _report(args) -> int:
+    from etl.report import rebuild_report, serve_report
+
+    path = rebuild_report(args.dir)
+    print(f"report: {path}")
+    if args.serve:
+        serve_report(args.dir, port=args.port)
+    return EXIT_OK
+
+
+def _setup_logging(level: str, json_logs: bool) -> None:
+    from etl.logs import configure_logging
+
+    configure_logging(level, json_logs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_level, args.json_logs)
+    try:
+        if args.command == "config":
+            print(load_config(args.config, args.overrides).to_yaml(), end="")
+            return EXIT_OK
+        if args.command == "run":
+            return _run(args.input, args.output, args, beam_args)
+        if args.command == "demo":
+            return _run([sample_corpus()], args.output, args, beam_args)
+        return _report(args)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        print(f"corpus-etl: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as err:
+        print(f"corpus-etl: run failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Assemble the one Beam pipeline of a run: two key passes (exact, near dedup) and the write pass.
+
+Text never crosses a shuffle or a stage barrier: the key passes read their units and shuffle only hashes and
+signatures, producing removal maps; the write pass streams each unit through the whole chain with those maps as
+side inputs and writes its files directly. Memory therefore stays bounded by the removal maps and one unit's
+batches, not by the corpus, on the local runner as on a distributed one.
+"""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+import fsspec
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+
+from etl.flow import Tally, stream_unit
+from etl.plan import WorkUnit
+from etl.shard_writer import UnitWriter
+from etl.sources import InputSpec
+from etl.stages import build_chain
+from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
+
+
+def removal_table(batches: list[pa.RecordBatch] | None) -> pa.Table | None:
+    if not batches:
+        return None
+    return pa.Table.from_batches(list(batches), REMOVAL_SCHEMA)
+
+
+def input_spec(config) -> InputSpec:
+    c = config.input
+    return InputSpec(text_field=c.text_field, id_field=c.id_field, format=c.format, batch_rows=c.batch_rows)
+
+
+class _UnitDocs(beam.DoFn):
+    """A key pass's reader: the documents of a unit that survive the chain up to `through`."""
+
+    def __init__(self, config, through: str):
+        self.config, self.through = config, through
+        self._chain = None
+
+    def process(self, unit: WorkUnit, exact=None):
+        if self._chain is None:
+            self._chain = build_chain(self.config, self.through, removal_table(exact))
+            for stage in self._chain:
+                stage.setup()
+        for kind, batch in stream_unit(unit, input_spec(self.config), self._chain):
+            if kind == "docs":
+                yield batch
+
+
+class _WriteUnit(beam.DoFn):
+    """The write pass: a unit through the whole chain into shards, stats and rejects under staging."""
+
+    def __init__(self, config, staging: str):
+        self.config, self.staging = config, staging
+        self._chain = None
+        self.docs_out = Metrics.counter("corpus_etl", "docs_kept")
+        self.rejected = Metrics.counter("corpus_etl", "docs_rejected")
+
+    def process(self, unit: WorkUnit, exact=None, near=None):
+        if self._chain is None:
+            self._chain = build_chain(self.config, "tokenize", removal_table(exact), removal_table(near))
+            for stage in self._chain:
+                stage.setup()
+        tally = Tally()
+        writer = UnitWriter(self.staging, unit.index, self.config.output)
+        for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
+            if kind == "docs":
+                writer.add_docs(batch)
+                self.docs_out.inc(batch.num_rows)
+            else:
+                writer.add_rejects(batch)
+                self.rejected.inc(batch.num_rows)
+        outputs = writer.close()
+        result = {
+            "unit": unit.index,
+            "files": list(unit.files),
+            "counts": tally.to_dict(),
+            "shards": [vars(f) for f in outputs.shards],
+            "stats": [vars(f) for f in outputs.stats],
+            "rejects": [vars(f) for f in outputs.rejects],
+        }
+        with fsspec.open(unit_result_path(self.staging, unit.index), "w") as fh:
+            json.dump(result, fh, sort_keys=True)
+        yield unit.index
+
+
+def unit_result_path(staging: str, unit: int) -> str:
+    return f"{staging}/units/u{unit:05d}.json"
+
+
+def _near_duplicate_ids(docs, config):
+    from transforms.near_dedup import NearDuplicateIds
+
+    return docs | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup)
+
+
+def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str) -> None:
+    units_pc = p | "Units" >> beam.Create(units) | "SpreadUnits" >> beam.Reshuffle()
+    empty = p | "NoRemovals" >> beam.Create([])
+    exact = empty
+    if config.exact_dedup.enabled:
+        docs = units_pc | "ReadForExactDedup" >> beam.ParDo(_UnitDocs(config, "normalize"))
+        exact = docs | "ExactDuplicateIds" >> ExactDuplicateIds()
+    near = empty
+    if config.near_dedup.enabled:
+        docs = units_pc | "ReadForNearDedup" >> beam.ParDo(
+            _UnitDocs(config, "quality"), exact=beam.pvalue.AsList(exact)
+        )
+        near = _near_duplicate_ids(docs, config)
+    _ = units_pc | "WriteUnits" >> beam.ParDo(
+        _WriteUnit(config, staging), exact=beam.pvalue.AsList(exact), near=beam.pvalue.AsList(near)
+    )

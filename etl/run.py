@@ -1,0 +1,134 @@
+"""One run, end to end: plan -> Beam pipeline -> reconcile counts -> validate -> report -> commit manifest.
+
+The pipeline writes only under OUT/_staging; everything after it (checks, validation, report, commit) runs in
+the driver on the small per-unit results, so the same code commits for a local or a distributed runner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import apache_beam as beam
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl import manifest as mf
+from etl.pipeline import build_pipeline, unit_result_path
+from etl.plan import plan_units
+from etl.runner import pipeline_options
+from etl.sources import expand_inputs
+
+log = logging.getLogger("corpus_etl")
+
+
+@dataclass
+class RunResult:
+    manifest: dict
+    output: str
+    seconds: float
+    input_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        v = self.manifest["validation"]
+        return bool(v.get("success")) or v.get("policy") in ("warn", "quarantine")
+
+
+def _read_unit_results(staging: str, n_units: int) -> list[dict]:
+    results = []
+    for i in range(n_units):
+        path = unit_result_path(staging, i)
+        try:
+            with fsspec.open(path, "r") as fh:
+                results.append(json.load(fh))
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"work unit {i} wrote no result ({path}): the pipeline did not finish it"
+            ) from None
+    return results
+
+
+def _read_stats(stats: list[tuple[dict, str]], shards: list[tuple[dict, str]]) -> dict[str, pa.Table]:
+    tables = {}
+    for (stat_file, _), (_, shard_rel) in zip(stats, shards, strict=True):
+        with fsspec.open(stat_file["path"], "rb") as fh:
+            tables[shard_rel] = pq.read_table(fh)
+    return tables
+
+
+def _validate(config, stats_by_shard: dict[str, pa.Table], draft: dict, out: str) -> dict:
+    if not config.validation.enabled:
+        return {"success": True, "policy": config.validation.policy, "enabled": False, "suites": {}}
+    from etl.validation import validate_outputs
+
+    return validate_outputs(stats_by_shard, draft, config.validation, data_docs_dir=None)
+
+
+def _write_report(
+    out: str, manifest: dict, staged_rejects: list[dict], stats_by_shard: dict[str, pa.Table]
+) -> None:
+    from etl.report import write_report_from_files
+
+    write_report_from_files(out, manifest, [f["path"] for f in staged_rejects], stats_by_shard)
+
+
+def run_pipeline(
+    inputs: list[str], output: str, config, beam_args: list[str] | tuple[str, ...] = ()
+) -> RunResult:
+    started = time.time()
+    files = expand_inputs(inputs)
+    units = plan_units(files, config.input.unit_bytes)
+    out = output.rstrip("/")
+    staging = f"{out}/_staging"
+    fs, staging_path = fsspec.core.url_to_fs(staging)
+    if fs.exists(staging_path):
+        fs.rm(staging_path, recursive=True)
+    fs.makedirs(staging_path, exist_ok=True)
+
+    from transforms.tokenize import load_tokenizer_info
+
+    tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
+    log.info("run: %d files in %d work units -> %s", len(files), len(units), out)
+    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+        build_pipeline(p, units, config, staging)
+
+    results = _read_unit_results(staging, len(units))
+    names = mf.final_names(results)
+    kept = sum(f["rows"] for f, _ in names["shards"])
+    stages = mf.merge_stage_counts(results)
+    problems = mf.reconcile(stages, kept)
+    if problems:
+        raise mf.ReconcileError("counts do not reconcile: " + "; ".join(problems))
+    counts = mf.count_summary(stages, kept)
+    shard_entries = [
+        {"path": rel, "rows": f["rows"], "tokens": f["tokens"], "bytes": f["bytes"], "sha256": f["sha256"]}
+        for f, rel in names["shards"]
+    ]
+    reject_entries = [
+        {"path": rel, "rows": f["rows"], "bytes": f["bytes"], "sha256": f["sha256"]}
+        for f, rel in names["rejects"]
+    ]
+    stats_by_shard = _read_stats(names["stats"], names["shards"])
+    draft = mf.build_manifest(config, files, tokenizer, counts, shard_entries, reject_entries, {}, [])
+    validation = _validate(config, stats_by_shard, draft, out)
+    quarantined = set(validation.get("quarantine", []))
+    draft["shards"] = [s for s in shard_entries if s["path"] not in quarantined]
+    draft["quarantine"] = [
+        dict(s, path=s["path"].replace("shards/", "quarantine/", 1))
+        for s in shard_entries
+        if s["path"] in quarantined
+    ]
+    draft["validation"] = validation
+    moves = []
+    for f, rel in names["shards"]:
+        moves.append((f["path"], rel.replace("shards/", "quarantine/", 1) if rel in quarantined else rel))
+    moves += [(f["path"], rel) for kind in ("stats", "rejects") for f, rel in names[kind]]
+    _write_report(staging, draft, [f for f, _ in names["rejects"]], stats_by_shard)
+    moves.append((f"{staging}/report/index.html", "report/index.html"))
+    mf.commit(out, moves, draft)
+    fs.rm(staging_path, recursive=True)
+    return RunResult(draft, out, time.time() - started, sum(b for _, b in files))
