@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import manifest as mf
@@ -68,12 +69,26 @@ def _validate(config, stats_by_shard: dict[str, pa.Table], draft: dict, out: str
     return validate_outputs(stats_by_shard, draft, config.validation, data_docs_dir=None)
 
 
-def _write_report(
-    out: str, manifest: dict, staged_rejects: list[dict], stats_by_shard: dict[str, pa.Table]
-) -> None:
-    from etl.report import write_report_from_files
+def _load_rejects_for_report(paths: list[str]) -> pa.Table | None:
+    """All reject rows, text cut to a preview: the report needs counts, values and a few samples."""
+    tables = []
+    for path in paths:
+        with fsspec.open(path, "rb") as fh:
+            table = pq.read_table(fh)
+        if "text" in table.column_names:
+            preview = pc.utf8_slice_codeunits(table.column("text"), 0, 600)
+            table = table.set_column(table.schema.get_field_index("text"), "text", preview)
+        tables.append(table)
+    return pa.concat_tables(tables) if tables else None
 
-    write_report_from_files(out, manifest, [f["path"] for f in staged_rejects], stats_by_shard)
+
+def _write_report(staging: str, manifest: dict, reject_paths: list[str], stats_by_shard: dict[str, pa.Table]) -> None:
+    from etl.report import render_report
+
+    stats = pa.concat_tables(list(stats_by_shard.values()), promote_options="default") if stats_by_shard else None
+    html = render_report(manifest, _load_rejects_for_report(reject_paths), stats, manifest["validation"])
+    with fsspec.open(f"{staging}/report/index.html", "w", encoding="utf-8") as fh:
+        fh.write(html)
 
 
 def run_pipeline(
@@ -127,7 +142,7 @@ def run_pipeline(
     for f, rel in names["shards"]:
         moves.append((f["path"], rel.replace("shards/", "quarantine/", 1) if rel in quarantined else rel))
     moves += [(f["path"], rel) for kind in ("stats", "rejects") for f, rel in names[kind]]
-    _write_report(staging, draft, [f for f, _ in names["rejects"]], stats_by_shard)
+    _write_report(staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard)
     moves.append((f"{staging}/report/index.html", "report/index.html"))
     mf.commit(out, moves, draft)
     fs.rm(staging_path, recursive=True)
