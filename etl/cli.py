@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.add_argument("--json-logs", action="store_true", help="structured JSON log lines on stderr")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline", description="Everything after `--` goes to Beam.")
@@ -84,19 +85,19 @@ def _run(inputs: list[str], output: str, args, beam_args: list[str]) -> int:
 
 
 def _report(args) -> int:
-    from etl.report import rebuild_report, serve_report
+    from etl.report import serve_report, write_report
 
-    path = rebuild_report(args.dir)
+    path = write_report(args.dir)
     print(f"report: {path}")
     if args.serve:
         serve_report(args.dir, port=args.port)
     return EXIT_OK
 
 
-def _setup_logging(level: str, json_logs: bool) -> None:
+def _setup_logging(args) -> None:
     from etl.logs import configure_logging
 
-    configure_logging(level, json_logs)
+    configure_logging(args.log_level, args.json_logs, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         cut = argv.index("--")
         argv, beam_args = argv[:cut], argv[cut + 1 :]
     args = _parser().parse_args(argv)
-    _setup_logging(args.log_level, args.json_logs)
+    _setup_logging(args)
     try:
         if args.command == "config":
             print(load_config(args.config, args.overrides).to_yaml(), end="")

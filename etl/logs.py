@@ -22,7 +22,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
-def configure_logging(level: str = "WARNING", json_logs: bool = False) -> None:
+def configure_logging(level: str = "WARNING", json_logs: bool = False, progress: bool = True) -> None:
+    """Libraries log at `level`; our own progress lines (logger corpus_etl, INFO) show unless progress=False."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter() if json_logs else logging.Formatter("%(levelname)s %(name)s: %(message)s")
@@ -30,6 +31,4 @@ def configure_logging(level: str = "WARNING", json_logs: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("corpus_etl").setLevel(
-        min(root.level, logging.INFO) if level.upper() != "WARNING" else root.level
-    )
+    logging.getLogger("corpus_etl").setLevel(logging.INFO if progress else root.level)

@@ -9,6 +9,8 @@ batches, not by the corpus, on the local runner as on a distributed one.
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 import apache_beam as beam
 import fsspec
@@ -21,6 +23,8 @@ from etl.shard_writer import UnitWriter
 from etl.sources import InputSpec
 from etl.stages import build_chain
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
+
+log = logging.getLogger("corpus_etl")
 
 
 def removal_table(batches: list[pa.RecordBatch] | None) -> pa.Table | None:
@@ -57,8 +61,8 @@ class _WriteUnit(beam.DoFn):
     def __init__(self, config, staging: str):
         self.config, self.staging = config, staging
         self._chain = None
-        self.docs_out = Metrics.counter("corpus_etl", "docs_kept")
-        self.rejected = Metrics.counter("corpus_etl", "docs_rejected")
+        self._started = time.time()
+        self._bytes_done = 0
 
     def process(self, unit: WorkUnit, exact=None, near=None):
         if self._chain is None:
@@ -70,11 +74,10 @@ class _WriteUnit(beam.DoFn):
         for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
             if kind == "docs":
                 writer.add_docs(batch)
-                self.docs_out.inc(batch.num_rows)
             else:
                 writer.add_rejects(batch)
-                self.rejected.inc(batch.num_rows)
         outputs = writer.close()
+        self._report_progress(unit, tally)
         result = {
             "unit": unit.index,
             "files": list(unit.files),
@@ -86,6 +89,22 @@ class _WriteUnit(beam.DoFn):
         with fsspec.open(unit_result_path(self.staging, unit.index), "w") as fh:
             json.dump(result, fh, sort_keys=True)
         yield unit.index
+
+    def _report_progress(self, unit: WorkUnit, tally: Tally) -> None:
+        """Beam counters per stage and reason, and one progress line per finished unit."""
+        for stage, counts in tally.stages.items():
+            Metrics.counter(f"stage.{stage}", "in").inc(counts.docs_in)
+            Metrics.counter(f"stage.{stage}", "out").inc(counts.docs_out)
+            for reason, n in counts.reasons.items():
+                Metrics.counter(f"stage.{stage}", f"rejected.{reason}").inc(n)
+        read = tally.stages.get("read")
+        self._bytes_done += unit.bytes
+        rate = self._bytes_done / 1e6 / max(time.time() - self._started, 1e-9)
+        log.info(
+            "progress: unit %d done (%d files, %d docs read, %.1f MB input); this worker %.2f MB/s",
+            unit.index, len(unit.files), read.docs_in if read else 0, unit.bytes / 1e6, rate,
+            extra={"fields": {"unit": unit.index, "docs": read.docs_in if read else 0, "input_bytes": unit.bytes}},
+        )  # fmt: skip
 
 
 def unit_result_path(staging: str, unit: int) -> str:

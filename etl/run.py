@@ -82,10 +82,14 @@ def _load_rejects_for_report(paths: list[str]) -> pa.Table | None:
     return pa.concat_tables(tables) if tables else None
 
 
-def _write_report(staging: str, manifest: dict, reject_paths: list[str], stats_by_shard: dict[str, pa.Table]) -> None:
+def _write_report(
+    staging: str, manifest: dict, reject_paths: list[str], stats_by_shard: dict[str, pa.Table]
+) -> None:
     from etl.report import render_report
 
-    stats = pa.concat_tables(list(stats_by_shard.values()), promote_options="default") if stats_by_shard else None
+    stats = (
+        pa.concat_tables(list(stats_by_shard.values()), promote_options="default") if stats_by_shard else None
+    )
     html = render_report(manifest, _load_rejects_for_report(reject_paths), stats, manifest["validation"])
     with fsspec.open(f"{staging}/report/index.html", "w", encoding="utf-8") as fh:
         fh.write(html)
@@ -138,6 +142,15 @@ def run_pipeline(
         if s["path"] in quarantined
     ]
     draft["validation"] = validation
+    input_bytes = sum(b for _, b in files)
+    # Only facts that a rerun reproduces: the manifest is byte-identical across reruns except created_at.
+    draft["run"] = {
+        "work_units": len(units),
+        "input_files": len(files),
+        "input_bytes": input_bytes,
+        "text_bytes": stages["read"]["in_bytes"],
+        "beam_args": list(beam_args),
+    }
     moves = []
     for f, rel in names["shards"]:
         moves.append((f["path"], rel.replace("shards/", "quarantine/", 1) if rel in quarantined else rel))
@@ -146,4 +159,4 @@ def run_pipeline(
     moves.append((f"{staging}/report/index.html", "report/index.html"))
     mf.commit(out, moves, draft)
     fs.rm(staging_path, recursive=True)
-    return RunResult(draft, out, time.time() - started, sum(b for _, b in files))
+    return RunResult(draft, out, time.time() - started, input_bytes)

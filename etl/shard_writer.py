@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from transforms.schema import REJECT_SCHEMA, SHARD_COLUMNS
@@ -174,6 +175,9 @@ class UnitWriter:
         """Documents with `tokens` and `num_tokens`; stats columns are taken from the first batch's schema."""
         if batch.num_rows == 0:
             return
+        if "num_chars" not in batch.schema.names:
+            text = batch.column(batch.schema.get_field_index("text"))
+            batch = batch.append_column("num_chars", pc.utf8_length(text).cast(pa.int64()))
         if self._shards is None:
             target = self.cfg.shard_target_bytes
             self._shards = _RollingParquet(
@@ -183,7 +187,7 @@ class UnitWriter:
             self._stats = _RollingParquet(
                 f"{self.staging}/stats/u{self.unit:05d}", stats_schema(batch), 1 << 62, 1 << 62, self.options
             )
-        tokens = int(pa.compute.sum(batch.column(batch.schema.get_field_index("num_tokens"))).as_py() or 0)
+        tokens = int(pc.sum(batch.column(batch.schema.get_field_index("num_tokens"))).as_py() or 0)
         before = len(self._shards.files)
         self._shards.add(batch, weight=tokens, tokens=tokens)
         self._stats.add(batch, weight=0)
