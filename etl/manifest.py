@@ -18,7 +18,7 @@ from etl.stages import ORDER
 
 SCHEMA_VERSION = 1
 STAGES = ("read", *ORDER)
-OUTPUT_DIRS = ("shards", "stats", "rejects", "quarantine")
+OUTPUT_DIRS = ("shards", "stats", "rejects", "quarantine", "validation")
 
 
 class ReconcileError(RuntimeError):

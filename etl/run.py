@@ -35,8 +35,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        v = self.manifest["validation"]
-        return bool(v.get("success")) or v.get("policy") in ("warn", "quarantine")
+        # `success` is the verdict after the policy (warn passes; quarantine passes unless the run suite fails).
+        return bool(self.manifest["validation"].get("success"))
 
 
 def _read_unit_results(staging: str, n_units: int) -> list[dict]:
@@ -61,12 +61,23 @@ def _read_stats(stats: list[tuple[dict, str]], shards: list[tuple[dict, str]]) -
     return tables
 
 
-def _validate(config, stats_by_shard: dict[str, pa.Table], draft: dict, out: str) -> dict:
-    if not config.validation.enabled:
-        return {"success": True, "policy": config.validation.policy, "enabled": False, "suites": {}}
+def _validate(config, stats_by_shard: dict[str, pa.Table], draft: dict, staging: str) -> dict:
+    """Run the suites; Data Docs are built into staging when it is on local disk (GE writes them locally)."""
     from etl.validation import validate_outputs
 
-    return validate_outputs(stats_by_shard, draft, config.validation, data_docs_dir=None)
+    fs, path = fsspec.core.url_to_fs(staging)
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    docs_dir = f"{path}/validation/data_docs" if local and config.validation.enabled else None
+    return validate_outputs(stats_by_shard, draft, config.validation, data_docs_dir=docs_dir)
+
+
+def _staged_tree(staging: str, sub: str) -> list[tuple[str, str]]:
+    """(staged URL, final relative path) of every file under staging/sub, for the commit."""
+    fs, root = fsspec.core.url_to_fs(staging)
+    base = f"{root.rstrip('/')}/{sub}"
+    if not fs.exists(base):
+        return []
+    return [(f, f"{sub}/{f[len(base) + 1 :]}") for f in sorted(fs.find(base))]
 
 
 def _load_rejects_for_report(paths: list[str]) -> pa.Table | None:
@@ -133,7 +144,7 @@ def run_pipeline(
     ]
     stats_by_shard = _read_stats(names["stats"], names["shards"])
     draft = mf.build_manifest(config, files, tokenizer, counts, shard_entries, reject_entries, {}, [])
-    validation = _validate(config, stats_by_shard, draft, out)
+    validation = _validate(config, stats_by_shard, draft, staging)
     quarantined = set(validation.get("quarantine", []))
     draft["shards"] = [s for s in shard_entries if s["path"] not in quarantined]
     draft["quarantine"] = [
@@ -157,6 +168,7 @@ def run_pipeline(
     moves += [(f["path"], rel) for kind in ("stats", "rejects") for f, rel in names[kind]]
     _write_report(staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard)
     moves.append((f"{staging}/report/index.html", "report/index.html"))
+    moves += _staged_tree(staging, "validation")
     mf.commit(out, moves, draft)
     fs.rm(staging_path, recursive=True)
     return RunResult(draft, out, time.time() - started, input_bytes)

@@ -3,7 +3,7 @@
 ``validate_outputs`` checks each output shard's statistics frame with the ``shard`` suites (one GE validation per
 shard) and the run's aggregate row with the ``run`` suites, optionally building GE Data Docs, and returns a plain,
 JSON-ready dict for the manifest and the report. Policies: ``fail`` (the run fails), ``warn`` (it passes with
-warnings), ``quarantine`` (failing shards are listed for ``apply_quarantine``; a failing run suite still fails).
+warnings), ``quarantine`` (failing shards are listed to be set aside; a failing run suite still fails).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -100,6 +101,8 @@ class _GreatExpectations:
         import great_expectations as gx  # lazy: the import alone costs ~5 s
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        # GE logs routine steps (temporary folders, stores) at INFO; the run's own log should not carry them.
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -314,28 +317,3 @@ def _apply_policy(result: dict, run_failed: bool) -> dict:
         result["success"] = not run_failed and not all_bad
     result["status"] = "pass" if passed else ("warn" if result["success"] else "fail")
     return result
-
-
-def apply_quarantine(out_dir: str, manifest: Mapping[str, Any], validation: Mapping[str, Any]) -> dict:
-    """Move the shards that ``validation["quarantine"]`` lists (and their stats) under ``OUT/quarantine/``.
-
-    Returns a new manifest whose ``shards`` no longer name them and whose ``quarantine`` lists them with their new
-    path and failed expectations, so a reader never trusts them. Works on any fsspec URL (local, ``s3://``).
-    """
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(out_dir)
-    names = set(validation.get("quarantine") or ())
-    kept, moved = [], list(manifest.get("quarantine") or [])
-    for shard in manifest.get("shards") or []:
-        if shard["path"] not in names:
-            kept.append(shard)
-            continue
-        stats_path = "stats/" + Path(shard["path"]).name
-        for rel in (shard["path"], stats_path):
-            if fs.exists(f"{root}/{rel}"):
-                fs.makedirs(f"{root}/quarantine/{Path(rel).parent}", exist_ok=True)
-                fs.mv(f"{root}/{rel}", f"{root}/quarantine/{rel}")
-        failed = (validation.get("shards") or {}).get(shard["path"], {}).get("failed", [])
-        moved.append({**shard, "path": f"quarantine/{shard['path']}", "failed": failed})
-    return {**manifest, "shards": kept, "quarantine": moved}

@@ -1,0 +1,121 @@
+"""Reading a finished run's output for the report, writing ``OUT/report/index.html``, serving it on localhost.
+
+Every path goes through fsspec, so ``OUT`` may be local or ``s3://``. Reject texts are read only for the few
+rows the report samples, never for the whole rejects set.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+from etl.report.figures import sample_rows
+from etl.report.page import render_report
+
+REPORT_PATH = "report/index.html"
+
+
+def _dataset(out_dir: str, folder: str) -> pads.Dataset | None:
+    fs, root = fsspec.core.url_to_fs(out_dir)
+    paths = sorted(fs.glob(f"{root.rstrip('/')}/{folder}/*.parquet"))
+    if not paths:
+        return None
+    return pads.dataset(paths, filesystem=fs, format="parquet")
+
+
+def load_stats(out_dir: str) -> pa.Table | None:
+    """All shards' statistics (``OUT/stats/*.parquet``) as one table; columns missing in a file become null."""
+    ds = _dataset(out_dir, "stats")
+    if ds is None:
+        return None
+    return pa.concat_tables([f.to_table() for f in ds.get_fragments()], promote_options="default")
+
+
+def load_rejects(out_dir: str, per_reason: int = 3) -> pa.Table | None:
+    """``OUT/rejects/*.parquet`` without texts, except for the rows the report shows as samples."""
+    ds = _dataset(out_dir, "rejects")
+    if ds is None:
+        return None
+    columns = [c for c in ds.schema.names if c != "text"]
+    table = ds.to_table(columns=columns)
+    if "text" not in ds.schema.names or table.num_rows == 0:
+        return table
+    picked = sample_rows(table, per_reason)
+    texts = ds.take(picked, columns=["text"]).column("text").combine_chunks()
+    mask = pc.is_in(pa.array(range(table.num_rows)), picked)
+    column = pc.replace_with_mask(
+        pa.nulls(table.num_rows, pa.large_string()), mask, texts.cast(pa.large_string())
+    )
+    return table.append_column("text", column)
+
+
+def write_report(
+    out_dir: str,
+    manifest: dict | None = None,
+    rejects: pa.Table | None = None,
+    stats: pa.Table | None = None,
+    validation: dict | None = None,
+) -> str:
+    """Render the report of the run in ``out_dir`` and write ``OUT/report/index.html``; returns its path.
+
+    Whatever is not passed is read from the output: ``manifest.json`` (and its ``validation``),
+    ``rejects/*.parquet``, ``stats/*.parquet``.
+    """
+    fs, root = fsspec.core.url_to_fs(out_dir)
+    root = root.rstrip("/")
+    if manifest is None:
+        with fs.open(f"{root}/manifest.json", "r") as f:
+            manifest = json.load(f)
+    if rejects is None:
+        rejects = load_rejects(out_dir)
+    if stats is None:
+        stats = load_stats(out_dir)
+    page = render_report(manifest, rejects, stats, validation or manifest.get("validation"))
+    fs.makedirs(f"{root}/report", exist_ok=True)
+    with fs.open(f"{root}/{REPORT_PATH}", "w", encoding="utf-8") as f:
+        f.write(page)
+    return f"{out_dir.rstrip('/')}/{REPORT_PATH}"
+
+
+def report_server(out_dir: str, port: int = 0) -> http.server.ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 that answers ``/`` with the current ``OUT/report/index.html``."""
+    fs, root = fsspec.core.url_to_fs(out_dir)
+    page_path = f"{root.rstrip('/')}/{REPORT_PATH}"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self.path.split("?")[0] not in ("/", "/index.html"):
+                self.send_error(404, "only the report lives here: /")
+                return
+            with fs.open(page_path, "rb") as f:  # read per request: a rebuilt report shows on reload
+                body = f.read()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    if not fs.exists(page_path):
+        raise FileNotFoundError(f"{out_dir}: no {REPORT_PATH}; build it with `corpus-etl report {out_dir}`")
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+
+
+def serve_report(out_dir: str, port: int = 0) -> None:
+    """Serve the report on localhost until interrupted; prints the URL."""
+    server = report_server(out_dir, port)
+    print(f"report: http://127.0.0.1:{server.server_address[1]}/  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
