@@ -15,6 +15,7 @@ import time
 import apache_beam as beam
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from etl.flow import Tally, stream_unit
@@ -111,25 +112,52 @@ def unit_result_path(staging: str, unit: int) -> str:
     return f"{staging}/units/u{unit:05d}.json"
 
 
+def near_removals(table: pa.RecordBatch) -> pa.RecordBatch:
+    """The near-dedup stage's removal table (key, doc_id, survivor, similarity) in the pipeline's shape."""
+    n = table.num_rows
+    return pa.RecordBatch.from_arrays(
+        [
+            table.column(table.schema.get_field_index("doc_id")).cast(pa.string()),
+            pa.array(["near_dedup"] * n, pa.string()),
+            pa.array(["near_duplicate"] * n, pa.string()),
+            pc.binary_join_element_wise(
+                "duplicate of ", table.column(table.schema.get_field_index("survivor")), ""
+            ),
+            table.column(table.schema.get_field_index("similarity")).cast(pa.float64()),
+        ],
+        schema=REMOVAL_SCHEMA,
+    )
+
+
 def _near_duplicate_ids(docs, config):
     from transforms.near_dedup import NearDuplicateIds
 
-    return docs | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup)
+    return (
+        docs
+        | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup)
+        | "AsRemovals" >> beam.Map(near_removals)
+        | "NonEmptyNear" >> beam.Filter(lambda b: b.num_rows > 0)
+    )
+
+
+def _units(p: beam.Pipeline, units: list[WorkUnit], label: str):
+    """Each pass reads its own copy of the unit list: the local runner left bundles unscheduled when one
+    reshuffled unit PCollection fed several passes that also waited on each other's side inputs."""
+    return p | f"Units{label}" >> beam.Create(units, reshuffle=True)
 
 
 def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str) -> None:
-    units_pc = p | "Units" >> beam.Create(units) | "SpreadUnits" >> beam.Reshuffle()
     empty = p | "NoRemovals" >> beam.Create([])
     exact = empty
     if config.exact_dedup.enabled:
-        docs = units_pc | "ReadForExactDedup" >> beam.ParDo(_UnitDocs(config, "normalize"))
+        docs = _units(p, units, "ForExactDedup") | "ReadForExactDedup" >> beam.ParDo(_UnitDocs(config, "normalize"))
         exact = docs | "ExactDuplicateIds" >> ExactDuplicateIds()
     near = empty
     if config.near_dedup.enabled:
-        docs = units_pc | "ReadForNearDedup" >> beam.ParDo(
+        docs = _units(p, units, "ForNearDedup") | "ReadForNearDedup" >> beam.ParDo(
             _UnitDocs(config, "quality"), exact=beam.pvalue.AsList(exact)
         )
         near = _near_duplicate_ids(docs, config)
-    _ = units_pc | "WriteUnits" >> beam.ParDo(
+    _ = _units(p, units, "ForWrite") | "WriteUnits" >> beam.ParDo(
         _WriteUnit(config, staging), exact=beam.pvalue.AsList(exact), near=beam.pvalue.AsList(near)
     )

@@ -36,9 +36,28 @@ class TokenizeStage(BatchStage):
         return tokenize_batch(batch, self._encoder)
 
 
-def quality_stage(config) -> BatchStage:
-    from transforms.quality import QualityStage
+class QualityStage(BatchStage):
+    """The heuristic quality filters as a batch stage; the language model and word lists load once."""
 
+    name = "quality"
+
+    def __init__(self, config):
+        self.config = config
+        self._filter = None
+
+    def setup(self) -> None:
+        if self._filter is None:
+            from transforms.quality import BatchQualityFilter
+
+            self._filter = BatchQualityFilter(self.config)
+
+    def process(self, batch):
+        self.setup()
+        result = self._filter(batch)
+        return result.kept, result.rejects
+
+
+def quality_stage(config) -> BatchStage:
     return QualityStage(config)
 
 

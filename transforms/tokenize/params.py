@@ -24,3 +24,5 @@ class TokenizeConfig(StageParams):
     bos_token: str | None = None
     # Threads of the hf backend; 0 = every core this worker may use (its CPU affinity / cgroup quota).
     threads: int = Field(default=0, ge=0)
+    # torch backend: processes that pre-tokenize in parallel (its CPU half); 0 = in the worker itself.
+    pretokenize_processes: int = Field(default=0, ge=0)

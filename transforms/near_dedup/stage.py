@@ -1,0 +1,219 @@
+"""NearDedup: the Beam wiring of near-duplicate removal (DESIGN.md "Near-duplicate removal").
+
+docs -> signatures + (bucket, doc) pairs -> shuffle by bucket range -> candidate edges -> one global step
+(verify, components, survivors) -> a removal table, a side input that splits the docs into kept and rejects.
+Every element is an Arrow batch; the DoFns only move batches between the pure functions of this package.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.metrics import Metrics
+
+from transforms.near_dedup import components
+from transforms.near_dedup.hashing import doc_keys
+from transforms.near_dedup.lsh import SHARD_BITS, bucket_shards, candidate_pairs
+from transforms.near_dedup.minhash import Permutation, band_hashes
+from transforms.near_dedup.params import NearDedupConfig
+from transforms.near_dedup.shingles import shingle_hashes
+from transforms.near_dedup.sketch import batch_signatures, text_column
+from transforms.rejects import rejects_from_docs
+
+STAGE = "near_dedup"
+REASON = "near_duplicate"
+BUCKETS = pa.schema([("bucket", pa.uint64()), ("key", pa.uint64())])
+_GLOBAL = 0  # the one key of the global step
+
+
+class _Sketch(beam.DoFn):
+    """Doc batch -> its signatures (main) and, per bucket shard, its (bucket, doc key) pairs ("buckets")."""
+
+    def __init__(self, config: NearDedupConfig):
+        self.config = config
+
+    def setup(self):
+        self.perm = Permutation.from_seed(self.config.seed)
+        self.bands, self.rows = self.config.bands_rows()
+        self.docs_in = Metrics.counter(STAGE, "docs_in")
+
+    def process(self, batch: pa.RecordBatch):
+        if batch.num_rows == 0:
+            return
+        self.docs_in.inc(batch.num_rows)
+        keys = doc_keys(batch)
+        sig = batch_signatures(text_column(batch), self.config, self.perm)
+        yield components.signature_batch(keys, batch.column(batch.schema.get_field_index("doc_id")), sig)
+        buckets = band_hashes(sig, self.bands, self.rows).ravel()
+        owners = np.repeat(keys, self.bands)
+        shards = bucket_shards(buckets)
+        order = np.argsort(shards, kind="stable")
+        bounds = np.searchsorted(shards[order], np.arange((1 << SHARD_BITS) + 1))
+        for shard in range(1 << SHARD_BITS):
+            part = order[bounds[shard] : bounds[shard + 1]]
+            if len(part):
+                pairs = pa.RecordBatch.from_arrays(
+                    [pa.array(buckets[part]), pa.array(owners[part])], schema=BUCKETS
+                )
+                yield beam.pvalue.TaggedOutput("buckets", (shard, pairs))
+
+
+def _edges_of_shard(shard_and_pairs) -> list[pa.RecordBatch]:
+    """All (bucket, doc) pairs of one shard -> its candidate edges (one batch)."""
+    _, batches = shard_and_pairs
+    table = pa.Table.from_batches(list(batches), BUCKETS)
+    u, v = candidate_pairs(table.column("bucket").to_numpy(), table.column("key").to_numpy())
+    Metrics.counter(STAGE, "candidate_pairs").inc(len(u))
+    return [
+        pa.RecordBatch.from_arrays(
+            [pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=components.EDGES
+        )
+    ]
+
+
+def _candidate_keys(item) -> np.ndarray:
+    """Sorted distinct doc keys that appear in any candidate edge (whose shingles exact verification needs)."""
+    _, batches = item
+    parts = [np.zeros(0, np.uint64)]
+    for b in batches:
+        parts += [b.column(0).to_numpy(), b.column(1).to_numpy()]
+    return np.unique(np.concatenate(parts))
+
+
+class _ShingleSets(beam.DoFn):
+    """Doc batch -> sorted unique shingle hashes of its candidate docs (verify: exact only)."""
+
+    def __init__(self, config: NearDedupConfig):
+        self.config = config
+
+    def process(self, batch: pa.RecordBatch, candidates: np.ndarray | None):
+        keys = doc_keys(batch)
+        rows = np.flatnonzero(np.isin(keys, candidates)) if candidates is not None else []
+        if len(rows) == 0:
+            return
+        hashes, doc = shingle_hashes(text_column(batch).take(rows), self.config.ngram, self.config.shingle)
+        order = np.lexsort((hashes, doc))
+        hashes, doc = hashes[order], doc[order]
+        new = np.ones(len(hashes), bool)
+        new[1:] = (hashes[1:] != hashes[:-1]) | (doc[1:] != doc[:-1])
+        offsets = np.searchsorted(doc[new], np.arange(len(rows) + 1))
+        lists = pa.LargeListArray.from_arrays(
+            pa.array(offsets, pa.int64()), pa.array(hashes[new], pa.uint64())
+        )
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(keys[rows], pa.uint64()), lists], schema=components.SHINGLE_SETS
+        )
+
+
+def _resolve(config: NearDedupConfig):
+    """The global step as a function of the grouped (kind, batch) elements: one removal table."""
+
+    def run(item, shingle_sets=()) -> pa.RecordBatch:
+        _, tagged = item
+        parts: dict[str, list[pa.RecordBatch]] = {"sig": [], "edge": []}
+        for kind, batch in tagged:
+            parts[kind].append(batch)
+        graph = components.Graph(parts["sig"], config.num_perm)
+        u, v = components.edge_nodes(graph, parts["edge"])
+        sets = components.shingle_sets(graph, shingle_sets) if config.verify == "exact" else None
+        removals = components.resolve(graph, u, v, config.threshold, config.verify, sets)
+        Metrics.counter(STAGE, "verified_removals").inc(removals.num_rows)
+        return removals
+
+    return run
+
+
+class _Split(beam.DoFn):
+    """Doc batch + removal table -> kept rows (main) and reject rows ("rejects")."""
+
+    def setup(self):
+        self._table_id = None
+        self.kept = Metrics.counter(STAGE, "kept")
+        self.removed = Metrics.counter(STAGE, "removed")
+
+    def _lookup(self, removals: pa.RecordBatch | None):
+        if self._table_id != id(removals):  # the side input is the same object for every batch of a bundle
+            self._table_id = id(removals)
+            removals = removals if removals is not None else components.REMOVALS.empty_table().to_batches()
+            table = pa.Table.from_batches([removals] if isinstance(removals, pa.RecordBatch) else removals)
+            keys = table.column("key").to_numpy()
+            order = np.argsort(keys)
+            self._keys, self._table = keys[order], table.take(order)
+        return self._keys, self._table
+
+    def process(self, batch: pa.RecordBatch, removals):
+        keys, table = self._lookup(removals)
+        mine = doc_keys(batch)
+        at = np.minimum(np.searchsorted(keys, mine), max(len(keys) - 1, 0))
+        hit = keys[at] == mine if len(keys) else np.zeros(len(mine), bool)
+        self.kept.inc(int((~hit).sum()))
+        self.removed.inc(int(hit.sum()))
+        if not hit.all():
+            yield batch.filter(pa.array(~hit))
+        if hit.any():
+            rows = table.take(at[hit])
+            detail = pc.binary_join_element_wise("duplicate of ", rows.column("survivor"), "")
+            rejects = rejects_from_docs(
+                batch.filter(pa.array(hit)), STAGE, REASON, detail=detail, value=rows.column("similarity")
+            )
+            yield beam.pvalue.TaggedOutput("rejects", rejects)
+
+
+class NearDuplicateIds(beam.PTransform):
+    """docs -> one removal table (REMOVALS: key, doc_id, survivor, similarity) of every near-duplicate.
+
+    Only signatures and bucket keys cross the shuffles; the text stays in `docs`, so a caller that applies
+    the table elsewhere (the pipeline's write pass) never buffers the corpus.
+    """
+
+    def __init__(self, config: NearDedupConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, docs):
+        sketched = docs | "Sketch" >> beam.ParDo(_Sketch(self.config)).with_outputs(
+            "buckets", main="signatures"
+        )
+        edges = (
+            sketched.buckets
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "CandidateEdges" >> beam.FlatMap(_edges_of_shard)
+        )
+        tagged = [
+            sketched.signatures | "TagSignatures" >> beam.Map(lambda b: (_GLOBAL, ("sig", b))),
+            edges | "TagEdges" >> beam.Map(lambda b: (_GLOBAL, ("edge", b))),
+        ]
+        gathered = tagged | "FlattenForResolve" >> beam.Flatten() | "GatherGlobal" >> beam.GroupByKey()
+        if self.config.verify != "exact":
+            return gathered | "Resolve" >> beam.Map(_resolve(self.config))
+        # Shingle sets of candidate docs only, reaching the global step as a side input (a Flatten with
+        # the other inputs left the local runner with bundles it never scheduled).
+        candidates = (
+            edges
+            | "KeyEdges" >> beam.Map(lambda b: (_GLOBAL, b))
+            | "GroupEdges" >> beam.GroupByKey()
+            | "CandidateKeys" >> beam.Map(_candidate_keys)
+        )
+        sets = docs | "ShingleSets" >> beam.ParDo(
+            _ShingleSets(self.config), candidates=beam.pvalue.AsSingleton(candidates, default_value=None)
+        )
+        return gathered | "Resolve" >> beam.Map(_resolve(self.config), beam.pvalue.AsList(sets))
+
+
+class NearDedup(beam.PTransform):
+    """Remove near-duplicate documents: one survivor (the smallest doc_id) per cluster, the rest to rejects."""
+
+    def __init__(self, config: NearDedupConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, docs):
+        if not self.config.enabled:
+            return {"kept": docs, "rejects": docs | "NoRejects" >> beam.FlatMap(lambda _: ())}
+        removals = docs | "NearDuplicateIds" >> NearDuplicateIds(self.config)
+        split = docs | "Split" >> beam.ParDo(
+            _Split(), removals=beam.pvalue.AsSingleton(removals, default_value=None)
+        ).with_outputs("rejects", main="kept")
+        return {"kept": split.kept, "rejects": split.rejects}

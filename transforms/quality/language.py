@@ -1,0 +1,159 @@
+"""Language identification with py3langid's shipped model, run on a whole column at once.
+
+py3langid walks a byte automaton one byte at a time in Python (about 1 MB/s here). Its automaton is an
+Aho-Corasick machine whose deepest state is a few bytes long, so the state after reading `depth` bytes does
+not depend on anything earlier: we cut every document into 256-byte chunks, start each chunk `depth` bytes
+early, and advance all chunks of the batch together, one numpy step per byte offset. Feature counts, naive
+Bayes scores and the length-calibrated softmax are py3langid's own (`norm_probs=True`), so `lang` and
+`q_lang_score` equal `LanguageIdentifier.classify` on the same (truncated) text; tests check it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import scipy.sparse as sp
+
+from transforms.quality.params import LanguageParams
+from transforms.quality.rules import Rule, Step, StepOutput, rule
+from transforms.quality.text_tables import DocText
+
+_CHUNK = 256
+
+
+class LanguageModel:
+    """py3langid's model as flat numpy tables: transition and feature per (state row, byte)."""
+
+    def __init__(self) -> None:
+        import py3langid.langid as langid
+        from py3langid.modelio import load_model
+
+        ptc, pc, classes, nextmove, row, out = load_model(Path(langid.MODEL_DIR) / langid.MODEL_FILE)
+        nextmove = np.asarray(nextmove, dtype=np.int64)
+        rowbase = np.asarray(row, dtype=np.int64) * 256
+        # One gather per byte: the next state's row offset, and the feature the next state emits (-1: none).
+        self.next_rowbase = rowbase[nextmove].astype(np.int32)
+        self.feature = np.asarray(out, dtype=np.int32)[nextmove]
+        self.start = np.int32(rowbase[0])
+        self.depth = _automaton_depth(nextmove, rowbase)
+        self.ptc = np.asarray(ptc, dtype=np.float32)
+        self.pc = np.asarray(pc, dtype=np.float32)
+        self.classes = list(classes)
+        # Labels that appear twice (a script alias): py3langid folds the second into the first.
+        first: dict[str, int] = {}
+        self.aliases: list[tuple[int, int]] = []
+        for i, label in enumerate(self.classes):
+            if label in first:
+                self.aliases.append((first[label], i))
+            else:
+                first[label] = i
+
+    def probabilities(self, text: pl.Series) -> np.ndarray:
+        """(documents x languages) normalised probabilities, as py3langid with norm_probs=True."""
+        arr = _prepare(text).to_arrow().cast(pa.large_string())
+        offsets = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset : arr.offset + len(arr) + 1]
+        data = (
+            np.frombuffer(arr.buffers()[2], np.uint8) if len(arr) and offsets[-1] else np.zeros(1, np.uint8)
+        )
+        n_bytes = np.diff(offsets)
+        doc, feat = self._features(data, offsets)
+        raw = self._scores(doc, feat, len(n_bytes))
+        raw *= (1.0 / np.sqrt(np.maximum(n_bytes, 1)))[:, None]
+        probs = np.exp(raw - raw.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        for keep, dupe in self.aliases:
+            probs[:, keep] += probs[:, dupe]
+            probs[:, dupe] = 0.0
+        return probs
+
+    def _features(self, data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document, feature) for every feature the automaton emits, all documents advanced together."""
+        n_bytes = np.diff(offsets)
+        per_doc = np.maximum(1, -(-n_bytes // _CHUNK))
+        chunk_doc = np.repeat(np.arange(len(n_bytes)), per_doc)
+        k = np.arange(len(chunk_doc)) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
+        start = offsets[chunk_doc] + k * _CHUNK
+        length = np.minimum(start + _CHUNK, offsets[chunk_doc + 1]) - start
+        width = self.depth + _CHUNK
+        # Row t holds every chunk's byte at offset t from its warm-up start (clipped reads are never counted).
+        pos = (start - self.depth)[None, :] + np.arange(width)[:, None]
+        byte = data[np.clip(pos, 0, len(data) - 1)]
+        state = np.full(len(chunk_doc), self.start, np.int32)
+        emitted = np.empty((width, len(chunk_doc)), np.int32)
+        for t in range(width):
+            if t == self.depth:
+                state[k == 0] = self.start  # a document's first chunk starts at the root, like py3langid
+            idx = state + byte[t]
+            state = self.next_rowbase[idx]
+            emitted[t] = self.feature[idx]
+        t = np.arange(width)[:, None]
+        counted = (t >= self.depth) & (t < self.depth + length[None, :]) & (emitted >= 0)
+        return np.broadcast_to(chunk_doc[None, :], emitted.shape)[counted], emitted[counted]
+
+    def _scores(self, doc: np.ndarray, feat: np.ndarray, n_docs: int) -> np.ndarray:
+        """Naive Bayes log scores: log1p(count) of each feature times its class weights, plus priors."""
+        n_feat = self.ptc.shape[0]
+        counts = pl.Series(doc.astype(np.int64) * n_feat + feat).value_counts()
+        key, count = counts[:, 0].to_numpy(), counts[:, 1].to_numpy()
+        weights = sp.csr_matrix(
+            (np.log1p(count).astype(np.float32), (key // n_feat, key % n_feat)), shape=(n_docs, n_feat)
+        )
+        scores = np.asarray(weights @ self.ptc, dtype=np.float64) + self.pc
+        # py3langid scores a text without any feature as all zeros (a uniform guess), not as the priors.
+        scores[np.bincount(doc, minlength=n_docs) == 0] = 0.0
+        return scores
+
+
+def _prepare(text: pl.Series) -> pl.Series:
+    """py3langid's input rules: an all-uppercase text is lowercased, then NFC (only non-ASCII text changes)."""
+    upper = text.str.contains(r"\p{Lu}") & ~text.str.contains(r"\p{Ll}")
+    text = pl.select(pl.when(upper).then(text.str.to_lowercase()).otherwise(text)).to_series()
+    ascii_only = ~text.str.contains(r"[^\x00-\x7f]")
+    return pl.select(pl.when(ascii_only).then(text).otherwise(text.str.normalize("NFC"))).to_series()
+
+
+def _automaton_depth(nextmove: np.ndarray, rowbase: np.ndarray) -> int:
+    """Length of the longest string a state stands for: its breadth-first distance from the root."""
+    seen = np.zeros(len(rowbase), dtype=bool)
+    seen[0] = True
+    frontier, depth = np.array([0]), 0
+    while True:
+        reached = np.unique(nextmove[rowbase[frontier][:, None] + np.arange(256)])
+        frontier = reached[~seen[reached]]
+        if len(frontier) == 0:
+            return depth
+        seen[frontier] = True
+        depth += 1
+
+
+@cache
+def language_model() -> LanguageModel:
+    """Loaded once per process (about 2 s: the model is LZMA-compressed in the wheel)."""
+    return LanguageModel()
+
+
+def language_metrics(data, params: LanguageParams) -> pl.DataFrame:
+    """Columns lang (top label) and q_lang_score (its probability) over the first max_chars characters."""
+    docs = DocText.of(data)
+    text = docs.text if params.max_chars is None else docs.text.str.slice(0, params.max_chars)
+    model = language_model()
+    probs = model.probabilities(text)
+    top = probs.argmax(axis=1) if len(text) else np.zeros(0, np.int64)
+    return pl.DataFrame(
+        {
+            "lang": pl.Series(model.classes, dtype=pl.String).gather(top),
+            "q_lang_score": probs[np.arange(len(top)), top],
+        }
+    )
+
+
+def language_steps(params: LanguageParams, languages: list[str]) -> list[Step]:
+    # An unsure guess is reported as such before its label is judged (empty text gets a uniform guess).
+    rules = rule("language.low_score", "q_lang_score", "<", params.min_score)
+    if languages:
+        rules.append(Rule("language.not_allowed", "lang", "not in", tuple(languages)))
+    return [Step(lambda docs: StepOutput(language_metrics(docs, params)), tuple(rules))]

@@ -1,0 +1,182 @@
+"""The quality stage: rule families in a fixed order over a record batch, and its thin Beam wrapper.
+
+Order: language, gopher_repetition, gopher_quality, c4, fineweb (params.FAMILY_ORDER), and within a family the
+order of its rules. A document leaves at the first rule it fails, into rejects with that rule's name as
+reason, `<metric>=<value> <op> <threshold>` as detail and the metric as value; later rules never look at it.
+Kept documents carry every metric as a `q_*` column and `lang`. Text is changed only by c4.remove_lines and
+pii (both off by default), and both are counted: per document in q_c4_removed_lines / q_pii_*, per run in
+the `quality` Beam counters (kept, rejected.<reason>, edited.<what>).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from transforms.quality.c4 import c4_steps
+from transforms.quality.fineweb import fineweb_steps
+from transforms.quality.gopher_quality import gopher_quality_steps
+from transforms.quality.gopher_repetition import gopher_repetition_steps
+from transforms.quality.language import language_steps
+from transforms.quality.params import FAMILY_ORDER, QualityConfig
+from transforms.quality.pii import redact_pii
+from transforms.quality.rules import Step, judge
+from transforms.quality.text_tables import DocText
+from transforms.rejects import rejects_from_docs
+from transforms.schema import REJECT_SCHEMA
+
+STAGE = "quality"
+
+
+def quality_steps(config: QualityConfig) -> list[Step]:
+    """Every enabled family's steps, in FAMILY_ORDER."""
+    if not config.enabled:
+        return []
+    builders = {
+        "language": lambda: language_steps(config.language, config.languages),
+        "gopher_repetition": lambda: gopher_repetition_steps(config.gopher_repetition),
+        "gopher_quality": lambda: gopher_quality_steps(config.gopher_quality),
+        "c4": lambda: c4_steps(config.c4),
+        "fineweb": lambda: fineweb_steps(config.fineweb),
+    }
+    return [s for family in FAMILY_ORDER if getattr(config, family).enabled for s in builders[family]()]
+
+
+@dataclass
+class FilterResult:
+    kept: pa.RecordBatch
+    rejects: pa.RecordBatch
+    # Rejected documents per reason.
+    rejected: dict[str, int] = field(default_factory=dict)
+    # Text edits: c4_edited_docs, c4_removed_lines (with c4.remove_lines), pii_emails, pii_ips (with pii).
+    edits: dict[str, int] = field(default_factory=dict)
+
+
+class BatchQualityFilter:
+    """The whole stage on one batch, as a pure function of (config, batch); build once, call per batch."""
+
+    def __init__(self, config: QualityConfig):
+        self.config = config
+        self.steps = quality_steps(config)
+
+    def __call__(self, batch: pa.RecordBatch) -> FilterResult:
+        rows = np.arange(batch.num_rows)  # the batch row of each document in `docs`
+        alive = np.ones(batch.num_rows, dtype=bool)  # documents in `docs` not rejected yet
+        docs = DocText.of(batch)
+        metrics: list[tuple[np.ndarray, pl.DataFrame]] = []
+        rejected: list[tuple[np.ndarray, pl.DataFrame]] = []
+        edited = False
+        for step in self.steps:
+            if not alive.any():
+                break
+            out = step.compute(docs)
+            verdict = judge(out.metrics, step.rules)
+            fail = verdict["reason"].is_not_null().to_numpy() & alive
+            metrics.append((rows, out.metrics))
+            if fail.any():
+                rejected.append((rows[fail], verdict.filter(pl.Series(fail))))
+                alive &= ~fail
+            if out.text is not None:
+                docs, edited = DocText(out.text), True
+            # Rejected documents ride along until they are a quarter of the tables: dropping them costs a
+            # pass over every token, more than the cheaper steps spend on them.
+            if alive.mean() < 0.75:
+                docs, rows, alive = docs.subset(alive), rows[alive], np.ones(int(alive.sum()), dtype=bool)
+        final = docs.subset(alive) if edited else None
+        return self._result(batch, rows[alive], final, metrics, rejected)
+
+    def _result(self, batch, rows, edited: DocText | None, metrics, rejected) -> FilterResult:
+        kept_metrics = [frame[np.searchsorted(step_rows, rows)] for step_rows, frame in metrics]
+        columns = pl.concat(kept_metrics, how="horizontal") if kept_metrics else pl.DataFrame(height=len(rows))
+        if "lang" not in columns.columns:
+            columns = columns.with_columns(lang=pl.repeat(None, len(rows), dtype=pl.String))
+        text = edited.text if edited is not None else None
+        edits: dict[str, int] = {}
+        if edited is not None:
+            removed = columns["q_c4_removed_lines"]
+            edits["c4_edited_docs"] = int((removed > 0).sum())
+            edits["c4_removed_lines"] = int(removed.sum())
+        if self.config.enabled and self.config.pii.enabled:
+            source = text if text is not None else pl.Series("text", batch.column("text").take(rows))
+            text, found = redact_pii(source.cast(pl.String), self.config.pii)
+            columns = pl.concat([columns, found], how="horizontal")
+            edits["pii_emails"] = int(found["q_pii_emails"].sum())
+            edits["pii_ips"] = int(found["q_pii_ips"].sum())
+        kept = _with_columns(batch.take(pa.array(rows, pa.int64())), columns, text)
+        rejects = _rejects(batch, rejected)
+        by_reason = pl.Series(rejects.column("reason")).value_counts().iter_rows()
+        return FilterResult(kept, rejects, {reason: int(n) for reason, n in by_reason}, edits)
+
+
+def _with_columns(docs: pa.RecordBatch, columns: pl.DataFrame, text: pl.Series | None) -> pa.RecordBatch:
+    """docs with the metric columns appended (replacing any of the same name) and, if given, a new text."""
+    names = [n for n in docs.schema.names if n not in columns.columns]
+    arrays = [docs.column(docs.schema.get_field_index(n)) for n in names]
+    if text is not None:
+        arrays[names.index("text")] = text.to_arrow().cast(pa.large_string())
+    table = columns.to_arrow()
+    for name in columns.columns:
+        names.append(name)
+        column = table.column(name).combine_chunks()
+        is_text = pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type)
+        arrays.append(column.cast(pa.string()) if is_text else column)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _rejects(batch: pa.RecordBatch, rejected: list[tuple[np.ndarray, pl.DataFrame]]) -> pa.RecordBatch:
+    if not rejected:
+        return pa.RecordBatch.from_pylist([], REJECT_SCHEMA)
+    rows = np.concatenate([r for r, _ in rejected])
+    verdict = pl.concat([v for _, v in rejected])
+    order = np.argsort(rows, kind="stable")
+    verdict = verdict[order]
+    return rejects_from_docs(
+        batch.take(pa.array(rows[order], pa.int64())),
+        STAGE,
+        reason=verdict["reason"].to_arrow().cast(pa.string()),
+        detail=verdict["detail"].to_arrow().cast(pa.string()),
+        value=verdict["value"].to_arrow(),
+    )
+
+
+def filter_batch(batch: pa.RecordBatch, config: QualityConfig) -> FilterResult:
+    """One-off convenience; a pipeline builds BatchQualityFilter once per worker instead."""
+    return BatchQualityFilter(config)(batch)
+
+
+class _FilterBatches(beam.DoFn):
+    def __init__(self, config: QualityConfig):
+        self.config = config
+
+    def setup(self):
+        self.filter = BatchQualityFilter(self.config)  # loads the language model and bad-words list once
+
+    def process(self, batch: pa.RecordBatch):
+        result = self.filter(batch)
+        beam.metrics.Metrics.counter(STAGE, "kept").inc(result.kept.num_rows)
+        for reason, n in result.rejected.items():
+            beam.metrics.Metrics.counter(STAGE, f"rejected.{reason}").inc(n)
+        for name, n in result.edits.items():
+            beam.metrics.Metrics.counter(STAGE, f"edited.{name}").inc(n)
+        if result.kept.num_rows:
+            yield result.kept
+        if result.rejects.num_rows:
+            yield beam.pvalue.TaggedOutput("rejects", result.rejects)
+
+
+class QualityFilter(beam.PTransform):
+    """Batches of documents -> {"kept": batches with q_* metrics and lang, "rejects": REJECT_SCHEMA batches}."""
+
+    def __init__(self, config: QualityConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, batches):
+        out = batches | "Judge" >> beam.ParDo(_FilterBatches(self.config)).with_outputs(
+            "rejects", main="kept"
+        )
+        return {"kept": out.kept, "rejects": out.rejects}
