@@ -26,12 +26,12 @@ demo: $(STAMP)
 	$(BIN)/corpus-etl demo --output demo-out
 
 lint: $(STAMP)
-	$(BIN)/ruff check etl transforms expectations dags tests bench
-	$(BIN)/ruff format --check etl transforms expectations dags tests bench
+	$(BIN)/ruff check etl transforms expectations dags docker tests bench
+	$(BIN)/ruff format --check etl transforms expectations dags docker tests bench
 
 fmt: $(STAMP)
-	$(BIN)/ruff format etl transforms expectations dags tests bench
-	$(BIN)/ruff check --fix etl transforms expectations dags tests bench
+	$(BIN)/ruff format etl transforms expectations dags docker tests bench
+	$(BIN)/ruff check --fix etl transforms expectations dags docker tests bench
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q

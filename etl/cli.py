@@ -8,6 +8,7 @@ Exit codes: 0 the run committed its manifest and validation passed (or its polic
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from importlib import resources
 
@@ -122,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except RuntimeError as err:
         print(f"corpus-etl: run failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as err:  # any other error is a failed run (3), never 1, which means invalid data
+        logging.getLogger("corpus_etl").error("run failed", exc_info=True)
+        print(f"corpus-etl: run failed: {type(err).__name__}: {err}", file=sys.stderr)
         return EXIT_FAILED
 
 

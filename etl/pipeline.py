@@ -20,10 +20,12 @@ from apache_beam.metrics import Metrics
 
 from etl.flow import Tally, stream_unit
 from etl.plan import WorkUnit
+from etl.progress import ProgressMeter
 from etl.shard_writer import UnitWriter
 from etl.sources import InputSpec
 from etl.stages import build_chain
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
+from transforms.schema import text_bytes
 
 log = logging.getLogger("corpus_etl")
 
@@ -62,8 +64,11 @@ class _WriteUnit(beam.DoFn):
     def __init__(self, config, staging: str):
         self.config, self.staging = config, staging
         self._chain = None
+
+    def setup(self):
         self._started = time.time()
         self._bytes_done = 0
+        self._meter = ProgressMeter("write")
 
     def process(self, unit: WorkUnit, exact=None, near=None):
         if self._chain is None:
@@ -75,6 +80,7 @@ class _WriteUnit(beam.DoFn):
         for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
             if kind == "docs":
                 writer.add_docs(batch)
+                self._meter.add(batch.num_rows, text_bytes(batch))
             else:
                 writer.add_rejects(batch)
         outputs = writer.close()
@@ -150,7 +156,9 @@ def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str
     empty = p | "NoRemovals" >> beam.Create([])
     exact = empty
     if config.exact_dedup.enabled:
-        docs = _units(p, units, "ForExactDedup") | "ReadForExactDedup" >> beam.ParDo(_UnitDocs(config, "normalize"))
+        docs = _units(p, units, "ForExactDedup") | "ReadForExactDedup" >> beam.ParDo(
+            _UnitDocs(config, "normalize")
+        )
         exact = docs | "ExactDuplicateIds" >> ExactDuplicateIds()
     near = empty
     if config.near_dedup.enabled:

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from etl import manifest as mf
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
+from etl.progress import stage_counters
 from etl.runner import pipeline_options
 from etl.sources import expand_inputs
 
@@ -123,8 +124,12 @@ def run_pipeline(
 
     tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
     log.info("run: %d files in %d work units -> %s", len(files), len(units), out)
-    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
-        build_pipeline(p, units, config, staging)
+    p = beam.Pipeline(options=pipeline_options(beam_args))
+    build_pipeline(p, units, config, staging)
+    beam_result = p.run()
+    beam_result.wait_until_finish()
+    counters = stage_counters(beam_result)
+    log.info("beam counters: %s", json.dumps(counters), extra={"fields": {"counters": counters}})
 
     results = _read_unit_results(staging, len(units))
     names = mf.final_names(results)

@@ -79,11 +79,9 @@ def comparable_outputs(
     return files
 
 
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory) -> dict[str, str]:
-    """A throwaway Airflow home on SQLite with the repo's dags/, migrated; the env to run `airflow` in."""
-    home = tmp_path_factory.mktemp("airflow-home")
-    env = checkout_env(
+def airflow_home_env(home: Path) -> dict[str, str]:
+    """The env to run `airflow` in: a throwaway home on SQLite, no examples, the repo's dags/."""
+    return checkout_env(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -91,6 +89,13 @@ def airflow_env(tmp_path_factory) -> dict[str, str]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         }
     )
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory) -> dict[str, str]:
+    """`airflow_home_env` with the database migrated (`airflow db migrate`)."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = airflow_home_env(home)
     migrate = subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
         env=env, cwd=home, capture_output=True, text=True, timeout=180,
@@ -128,3 +133,14 @@ def airflow_dag_test(airflow_env) -> Callable[[str, dict], dict]:
         return {"state": state, "tasks": tasks, "xcom": xcom, "log": proc.stdout + proc.stderr}
 
     return dag_test
+
+
+@pytest.fixture(autouse=True)
+def _fresh_s3_filesystems():
+    """fsspec caches S3FileSystem instances per process, endpoint included: a test that starts its own moto
+    server must not reach the server of an earlier test through a cached instance."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield
+    s3fs.S3FileSystem.clear_instance_cache()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from tests.conftest import SAMPLE
-from tests.test_airflow_dag import UNFINISHED
 
 # A run-level bound the sample corpus violates: it holds broken records and duplicates (about 10% dropped).
 STRICT_SUITE = {
@@ -25,7 +24,7 @@ def test_dag_run_fails_when_the_data_fails_validation(airflow_dag_test, tmp_path
     suite = tmp_path / "strict.json"
     suite.write_text(json.dumps(STRICT_SUITE))
     out = tmp_path / "out"
-    overrides = [*UNFINISHED, f"validation.suites=[{suite}]", "validation.policy=fail"]
+    overrides = [f"validation.suites=[{suite}]", "validation.policy=fail"]
     run = airflow_dag_test("corpus_etl", {"input": [str(SAMPLE)], "output": str(out), "overrides": overrides})
     assert run["tasks"] == {
         "run_pipeline": "success", "publish_report": "success", "check_validation": "failed",

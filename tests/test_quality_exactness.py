@@ -8,14 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tests.test_quality_data import CLEAN, FRENCH, GERMAN
 from transforms.quality import ngrams
 from transforms.quality.language import language_metrics
 from transforms.quality.params import LanguageParams
 from transforms.quality.punctuation import NOT_SYMBOL, TERMINAL
 from transforms.quality.text_tables import DocText, Tokens
 from transforms.quality.words import tokenize
-
-from tests.test_quality_data import CLEAN, FRENCH, GERMAN
 
 
 def scan_duplicate_chars(words: list[str], n: int) -> int:

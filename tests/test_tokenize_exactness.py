@@ -66,16 +66,20 @@ def encode_all(encoder, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p.flat for p in parts]), np.r_[0, np.cumsum(lengths)]
 
 
-def assert_same_ids(tokenizer: str, docs: list[str], max_cached_words: int | None = None) -> TorchBPE:
+def assert_same_ids(
+    tokenizer: str, docs: list[str], max_cached_words: int | None = None, processes: int = 0
+) -> TorchBPE:
     """Fails on the first document whose ids differ; returns the torch backend for checks of its path."""
     hf = load_encoder(TokenizeConfig(tokenizer=tokenizer, add_eos=False))
-    torch_enc = load_encoder(
-        TokenizeConfig(tokenizer=tokenizer, add_eos=False, backend="torch", device="cpu")
+    config = TokenizeConfig(
+        tokenizer=tokenizer, add_eos=False, backend="torch", device="cpu", pretokenize_processes=processes
     )
+    torch_enc = load_encoder(config)
     if max_cached_words is not None:
         torch_enc.backend.cache.max_words = max_cached_words
     assert hf.backend.name == "hf" and torch_enc.backend.name == "torch"
     (want, want_offsets), (got, got_offsets) = encode_all(hf, docs), encode_all(torch_enc, docs)
+    torch_enc.close()
     if np.array_equal(want_offsets, got_offsets) and np.array_equal(want, got):
         return torch_enc.backend
     for i in range(len(docs)):
@@ -223,3 +227,16 @@ def test_merges_out_of_training_order_fall_back_to_hf(tmp_path, caplog):
     tok.save(str(path))
     enc = load_encoder(TokenizeConfig(tokenizer=str(path), backend="torch", add_eos=False))
     assert enc.backend.name == "hf" and "using backend hf" in caplog.text
+
+
+def test_pre_tokenizer_processes_give_the_same_ids(small_docs):
+    bpe = assert_same_ids("default", small_docs, processes=2)
+    assert bpe.pool is None  # closed after use
+    enc = load_encoder(TokenizeConfig(backend="torch", device="cpu", pretokenize_processes=2, add_bos=True))
+    hf = load_encoder(TokenizeConfig(add_bos=True))
+    batches = [small_docs[i : i + 7] for i in range(0, 200, 7)]
+    streamed = [r.split() for r in enc.encode_stream(batches)]
+    enc.close()
+    assert [[a.tolist() for a in r] for r in streamed] == [
+        [a.tolist() for a in hf.encode_batch(b)] for b in batches
+    ]

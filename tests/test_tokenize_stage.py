@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 
 import apache_beam as beam
 import fsspec
@@ -162,3 +163,20 @@ def test_tokenize_transform_outputs_kept_and_rejects_in_a_pipeline():
         )
         assert_that(kept_rows, equal_to([("d0", expected_tokens[0]), ("d2", expected_tokens[1])]), "kept")
         assert_that(reject_rows, equal_to([("d1", "no_tokens")]), "rejects")
+
+
+def test_tokenize_batch_gives_the_same_columns_with_backend_torch():
+    batch = docs(TEXTS + [""])
+    hf_kept, hf_rejects = tokenize_batch(batch, load_encoder(TokenizeConfig(add_bos=True)))
+    torch_kept, torch_rejects = tokenize_batch(
+        batch, load_encoder(TokenizeConfig(add_bos=True, backend="torch", device="cpu"))
+    )
+    assert torch_kept.equals(hf_kept) and torch_rejects.equals(hf_rejects)
+
+
+def test_hf_threads_setting_sizes_the_rust_pool_only_when_asked(monkeypatch):
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    load_encoder(TokenizeConfig())
+    assert "RAYON_NUM_THREADS" not in os.environ  # rayon's default: every core this process may use
+    load_encoder(TokenizeConfig(threads=3))
+    assert os.environ["RAYON_NUM_THREADS"] == "3"

@@ -68,6 +68,10 @@ def open_filesystem(url: str, storage_options: dict | None) -> tuple[fsspec.Abst
 
 
 def load_corpus(url: str, fs: fsspec.AbstractFileSystem, path: str, allow_unvalidated: bool) -> Corpus:
+    if not fs.exists(path):
+        raise ManifestError(
+            f"{url}: no manifest.json: the run has not committed (still running, failed or killed)"
+        )
     with fs.open(path, "rb") as fh:
         try:
             manifest = json.load(fh)

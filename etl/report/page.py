@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-
 import pyarrow as pa
 
 from etl import __version__
@@ -33,7 +31,8 @@ def render_report(
     if validation is None:
         validation = manifest.get("validation")
     n_shards = len((validation or {}).get("shards") or manifest.get("shards") or [])
-    generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # The run's own time, not the rendering time: a rerun of the same data renders the same page.
+    generated = str(manifest.get("created_at") or "")
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

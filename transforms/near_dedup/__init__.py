@@ -1,7 +1,8 @@
 """Near-duplicate removal: MinHash signatures, LSH buckets, verified edges, one survivor per component.
 
-`NearDedup(config)` is the Beam stage; the modules beside it are its pure, batch-at-a-time parts. The stage is
-imported lazily so that loading the config (which imports `params`) does not import Beam.
+`NearDedup(config)` is the Beam stage (kept + rejects); `NearDuplicateIds(config)` is its key pass alone (one
+removal table), for pipelines that apply removals themselves. The modules beside them are the pure,
+batch-at-a-time parts. Beam is imported lazily so that loading the config (which imports `params`) does not.
 """
 
 from transforms.near_dedup.params import NearDedupConfig

@@ -203,7 +203,10 @@ class NearDuplicateIds(beam.PTransform):
 
 
 class NearDedup(beam.PTransform):
-    """Remove near-duplicate documents: one survivor (the smallest doc_id) per cluster, the rest to rejects."""
+    """Remove near-duplicate documents: one survivor (the smallest doc_id) per cluster, the rest to rejects.
+
+    Returns {"kept": doc batches, "rejects": REJECT_SCHEMA batches}; every input row lands in exactly one.
+    """
 
     def __init__(self, config: NearDedupConfig):
         super().__init__()

@@ -3,7 +3,7 @@
 An n-gram is the 64-bit polynomial hash of its tokens' hashes, with the document index mixed in, so one key
 space serves the whole batch. Only n-grams that occur twice in their document matter, and an n-gram can
 only repeat where the (n-1)-grams at its position and the next one both repeat; so the repeated n-grams
-are found level by level from the repeated tokens, on ever fewer positions (Repeats, cached per Tokens).
+are found level by level from the repeated 2-grams, on ever fewer positions (Repeats, cached per Tokens).
 Two measures, as datatrove defines them:
 
 - top n-gram: count x length (tokens joined by spaces) of the most frequent n-gram, the earliest one on ties;
@@ -41,22 +41,22 @@ class Repeats:
 
 
 def repeats(tokens: Tokens, n: int) -> Repeats:
-    """The repeated n-grams, built from the repeated (n-1)-grams and cached on `tokens`."""
+    """The repeated n-grams (n >= 2), built from the repeated (n-1)-grams and cached on `tokens`."""
     cache = tokens.__dict__.setdefault("repeats", {})
     if n not in cache:
-        if n == 1:
-            pos = np.arange(len(tokens.doc))
-            with np.errstate(over="ignore"):
-                key = tokens.hash ^ (tokens.doc.astype(np.uint64) * _DOC_MIX)
-        else:
-            prev = repeats(tokens, n - 1)
-            nxt = np.minimum(np.searchsorted(prev.pos, prev.pos + 1), max(len(prev.pos) - 1, 0))
-            joins = (prev.pos[nxt] == prev.pos + 1) & (tokens.doc[prev.pos] == tokens.doc[prev.pos[nxt]])
-            pos = prev.pos[joins]
-            with np.errstate(over="ignore"):
+        with np.errstate(over="ignore"):
+            if n == 2:
+                pos = np.flatnonzero(tokens.doc[:-1] == tokens.doc[1:])
+                key = (tokens.hash[pos] ^ (tokens.doc[pos].astype(np.uint64) * _DOC_MIX)) * _PRIME
+                key += tokens.hash[pos + 1]
+            else:
+                prev = repeats(tokens, n - 1)
+                nxt = np.minimum(np.searchsorted(prev.pos, prev.pos + 1), max(len(prev.pos) - 1, 0))
+                joins = (prev.pos[nxt] == prev.pos + 1) & (tokens.doc[prev.pos] == tokens.doc[prev.pos[nxt]])
+                pos = prev.pos[joins]
                 key = prev.key[joins] * _PRIME + tokens.hash[pos + n - 1]
-            # Levels are asked for in increasing n; keeping only the last keeps DocText.subset cheap.
-            cache.pop(n - 1)
+                # Levels are asked for in increasing n; keeping only the last keeps DocText.subset cheap.
+                cache.pop(n - 1)
         again = pl.Series(key).is_duplicated().to_numpy() if len(key) else np.zeros(0, dtype=bool)
         cache[n] = Repeats(pos[again], key[again])
     return cache[n]

@@ -134,7 +134,8 @@ class DocText:
         lists = lines.to_frame("line").select(tokenize(pl.col("line"))).to_series()
         counts = lists.list.len().to_numpy()
         line = np.repeat(np.arange(len(lines), dtype=np.int64), counts)
-        return Tokens(doc=line_doc[line], line=line, text=lists.explode().drop_nulls())
+        text = lists.explode().drop_nulls().str.strip_chars()  # see words.TOKEN_PATTERN
+        return Tokens(doc=line_doc[line], line=line, text=text)
 
     @cached_property
     def token_count(self) -> np.ndarray:

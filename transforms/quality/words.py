@@ -25,7 +25,10 @@ _ABBREVIATIONS = (
     "|Ala|Ariz|Ark|Calif|Colo|Conn|Del|Fla|Ill|Ind|Kan|Kans|Mass|Mich|Minn|Miss|Mont|Neb|Nebr|Nev|Okla|Ore"
     "|Tenn|Wash|Wis|Ph\\.D|[ap]\\.m|[eE]\\.g|[iI]\\.e|E\\.G|I\\.E"
 )
-_CORE = rf"{_W}+(?:{_INNER}+{_W}+|[:<>=/,]+\p{{N}}{_W}*)*\+*"
+# A run of two or more infix characters between word characters stays (std::env, x->y, a=>b), unless it
+# is all hyphens (a--b splits).
+_RUN = r"(?:[:<>=/~][:<>=/~\-]+|-[:<>=/~][:<>=/~\-]*)"
+_CORE = rf"{_W}+(?:{_INNER}+{_W}+|[:<>=/,]+\p{{N}}{_W}*|{_RUN}{_W}+)*\+*"
 TOKEN_PATTERN = "|".join(
     [
         r"(?:https?|ftp)://\S*[^\s.,;:!?)\]}>\"']",  # a URL, without the punctuation that ends a sentence
@@ -33,6 +36,11 @@ TOKEN_PATTERN = "|".join(
         rf"(?:{_ABBREVIATIONS})\.",
         rf"\p{{Ll}}\.(?:{_CORE})?",  # a.  x.y
         rf"{_W}*\p{{L}}(?:-\p{{N}}{_W}*)+",  # COVID-19 UTF-8: a hyphen between a letter and a digit stays
+        # -f --with /usr .NET: spaCy does not split these off a word's start (only after whitespace, which
+        # the match then includes and DocText.tokens strips; inside a word they split: well-known).
+        rf"(?:^|\s)[-/.]+{_CORE}",
+        # Vcs- /proc/ flag\ : nor these off a word's end, when whitespace follows (also stripped).
+        rf"{_CORE}[\\/\-^|~]+(?:\s|$)",
         rf"@?{_CORE}",  # @user
         rf"\+\p{{N}}{_W}*",  # +0200
         r"\.{2,}|…+|-{2,}",
@@ -41,8 +49,10 @@ TOKEN_PATTERN = "|".join(
         r"\S",  # any other character is a token of its own
     ]
 )
-# spaCy splits these contractions off the word before them (`don't` -> `do n't`, `it's` -> `it 's`) ...
-CONTRACTION_PATTERN = r"['’](?:[sSdDmM]|re|ve|ll|RE|VE|LL)\b|[nN]['’][tT]\b"
+# spaCy splits these contractions off the word before them (`don't` -> `do n't`, `it's` -> `it 's`), and
+# a unit off the digit before it (`2m` -> `2 m`, `5GB` -> `5 GB`) ...
+_UNITS = "km|m|cm|mm|dm|nm|ha|yd|ft|kg|g|mg|lb|oz|mph|kmh|hPa|Pa|mbar|mb|MB|kb|KB|gb|GB|tb|TB|T|G|M|K"
+CONTRACTION_PATTERN = rf"(['’](?:[sSdDmM]|re|ve|ll|RE|VE|LL)\b|[nN]['’][tT]\b)|([0-9])((?:{_UNITS})\b)"
 # ... and these spellings without an apostrophe (`cannot` -> `can not`, `dont` -> `do nt`, `im` -> `i m`).
 _BARE_CONTRACTIONS = {
     "ca could do does did had may might must need ought sha should wo would ai are is was were have has dare": "nt",
@@ -78,7 +88,7 @@ BARE_CONTRACTION_PATTERN, _BARE_CONTRACTION_REPLACEMENT = _bare_contraction_patt
 
 def tokenize(text: pl.Expr) -> pl.Expr:
     """list[str] of word tokens per text (punctuation tokens included, whitespace never a token)."""
-    split = text.str.replace_all(CONTRACTION_PATTERN, " $0").str.replace_all(
+    split = text.str.replace_all(CONTRACTION_PATTERN, "${2} ${1}${3}").str.replace_all(
         BARE_CONTRACTION_PATTERN, _BARE_CONTRACTION_REPLACEMENT
     )
     return split.str.extract_all(TOKEN_PATTERN)

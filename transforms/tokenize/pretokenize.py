@@ -111,6 +111,8 @@ class PreTokenizer:
         self.pattern = regex.compile(pattern) if pattern is not None else None
         self.add_prefix_space = add_prefix_space
         self.byte_level = pattern is not None
+        if self.byte_level:
+            uncertain_chars()  # built once per process (~0.5 s): at setup, not in the first batch
 
     def _hf_pieces(self, text: str) -> list[str]:
         if self.hf is None:
@@ -130,14 +132,16 @@ class PreTokenizer:
 
     def split_unique(self, texts: Sequence[str]) -> Split:
         """The pieces of a batch, deduplicated: the word cache is then asked once per distinct piece."""
-        index: dict[str, int] = {}
-        ids: list[int] = []
+        pieces: list[str] = []
         counts = np.zeros(len(texts), np.int64)
         for i, text in enumerate(texts):
-            pieces = self.split(text)
-            counts[i] = len(pieces)
-            ids += [index.setdefault(p, len(index)) for p in pieces]
-        return Split(list(index), np.asarray(ids, np.int64), counts)
+            split = self.split(text)
+            counts[i] = len(split)
+            pieces += split
+        # dict.fromkeys, zip and map run in C: about 3x faster than one setdefault per piece.
+        unique = list(dict.fromkeys(pieces))
+        index = dict(zip(unique, range(len(unique)), strict=True))
+        return Split(unique, np.fromiter(map(index.__getitem__, pieces), np.int64, len(pieces)), counts)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ def _start_worker(tokenizer_json: str) -> None:
     _worker = compile_pre_tokenizer(Tokenizer.from_str(tokenizer_json), json.loads(tokenizer_json))
 
 
+def _ready(_: int) -> None:
+    """A no-op task: submitting one per worker makes the pool start them all."""
+
+
 def _split(texts: list[str]) -> Split:
     return _worker.split_unique(texts)
 
@@ -49,6 +53,8 @@ class PreTokenizerPool:
             initializer=_start_worker,
             initargs=(tokenizer_json,),
         )
+        # Start every worker now (setup time), not inside the first batch.
+        list(self.executor.map(_ready, range(processes)))
 
     def split_unique(self, texts: Sequence[str]) -> Split:
         """One batch, spread over every worker."""
