@@ -59,7 +59,8 @@ def uncertain_chars() -> np.ndarray:
     """A bool per code point: does the `regex` module put it in \\p{L} or \\p{N} unlike Python's unicodedata?
 
     Both follow one Unicode version each, and tokenizers' Oniguruma a third one in between; all three agree
-    outside this set (checked exhaustively against tokenizers by tests/test_tokenize_exactness.py).
+    outside this set (tests/test_tokenize_exactness.py checks every assigned code point against tokenizers;
+    a one-off run over all 1.1M found no other difference).
     """
     codes = np.arange(0x110000, dtype=np.uint32)
     codes = codes[(codes < 0xD800) | (codes > 0xDFFF)]
@@ -117,7 +118,7 @@ class PreTokenizer:
     def _hf_pieces(self, text: str) -> list[str]:
         if self.hf is None:
             return [text] if text else []
-        return [piece for piece, _ in self.hf.pre_tokenize_str(text)]
+        return [piece for piece, _ in self.hf.pre_tokenize_str(text) if piece]
 
     def split(self, text: str) -> list[str]:
         if self.normalizer is not None:
