@@ -53,14 +53,20 @@ def _html_to_text(page: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-_GROFF_ESCAPES = [
-    (r"\\f(?:\(..|\[[^\]]*\]|.)", ""),
-    (r"\\\(em|\\\(en", "—"),
-    (r"\\\(aq", "'"),
+_GROFF_ESCAPES = [  # (pattern, replacement) applied in order; what remains is the text a reader sees
+    (r"\\\(bu|\\\[bu\]", "•"),
+    (r"\\\(em|\\\(en|\\\[em\]", "—"),
+    (r"\\\(aq|\\\[aq\]", "'"),
     (r"\\\((?:lq|rq|dq)", '"'),
-    (r"\\[-&e]", lambda m: {"\\-": "-", "\\&": "", "\\e": "\\"}[m.group(0)]),
-    (r"\\\*\(..|\\\*.", ""),
-    (r"\\s[-+]?\d", ""),
+    (r"\\[fF](?:\(..|\[[^\]]*\]|.)", ""),
+    (r"\\[hvwlLoxNbDZ]'[^']*'", ""),
+    (r"\\[*n](?:\(..|\[[^\]]*\]|.)", ""),
+    (r"\\s[-+]?\d+", ""),
+    (r"\\\(..|\\\[[^\]]*\]", ""),
+    (r"\\[ ~0]", " "),
+    (r"\\-", "-"),
+    (r"\\e", "\\\\"),
+    (r"\\[c|^&%:/,)]", ""),
     (r'\\".*', ""),
 ]
 
@@ -381,17 +387,23 @@ def _rule_rows(theirs: list, ours: list) -> list[str]:
     return lines
 
 
-def _agreement(theirs: list, ours: list) -> list[str]:
+def _agreement(theirs: list, ours: list, kinds: list[str]) -> list[str]:
     n = len(theirs)
     same_decision = sum((t is None) == (o is None) for t, o in zip(theirs, ours, strict=True))
     same_reason = sum(t == o for t, o in zip(theirs, ours, strict=True))
     only_ours = Counter(o for t, o in zip(theirs, ours, strict=True) if t is None and o is not None)
     only_theirs = Counter(t for t, o in zip(theirs, ours, strict=True) if t is not None and o is None)
+    swapped = Counter(f"{t} -> {o}" for t, o in zip(theirs, ours, strict=True) if t and o and t != o)
+    total = Counter(kinds)
+    same = Counter(k for k, t, o in zip(kinds, theirs, ours, strict=True) if (t is None) == (o is None))
     return [
         f"- same keep/drop decision: {same_decision}/{n} ({100 * same_decision / n:.2f}%); "
         f"same decision and reason: {same_reason}/{n} ({100 * same_reason / n:.2f}%)",
         f"- dropped by us only: {sum(only_ours.values())} {dict(only_ours.most_common(6))}",
         f"- dropped by datatrove only: {sum(only_theirs.values())} {dict(only_theirs.most_common(6))}",
+        f"- both dropped, for different rules: {sum(swapped.values())} {dict(swapped.most_common(4))}",
+        "- same keep/drop decision by source: "
+        + ", ".join(f"{k} {100 * same[k] / total[k]:.2f}% of {total[k]}" for k in sorted(total)),
     ]
 
 
@@ -416,7 +428,14 @@ def main() -> None:
     theirs, ours = runs["datatrove 0.10.1"]["reasons"], runs["ours, datatrove's chain"]["reasons"]
     print(
         "\n".join(
-            ["", *_throughput_rows(docs, runs), "", *_rule_rows(theirs, ours), "", *_agreement(theirs, ours)]
+            [
+                "",
+                *_throughput_rows(docs, runs),
+                "",
+                *_rule_rows(theirs, ours),
+                "",
+                *_agreement(theirs, ours, [d["kind"] for d in docs]),
+            ]
         )
     )
     default = Counter(

@@ -11,26 +11,22 @@ datatrove stays out of the project's lock: it runs in its own venv, in a subproc
     bench/.venv-peers/bin/pip install datatrove==0.10.1 "xxhash<4" orjson tokenizers nltk
 (xxhash 4 refuses the str that datatrove 0.10.1 hashes.) Without that venv the datatrove row is skipped.
 
-    .venv/bin/python bench/near_dedup.py --mb 20
+    .venv/bin/python bench/near_dedup.py --mb 20                     # the comparison
+    .venv/bin/python bench/near_dedup.py --mb 100 --tools ours       # our stage at a larger scale
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
+import json
+import os
+import random
+import subprocess
 import sys
+import time
+import unicodedata
 from pathlib import Path
-
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # bench/tokenize.py would shadow the standard library's tokenize
-
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-import unicodedata  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / ".data" / "near_dedup"
@@ -103,12 +99,12 @@ def truth_clusters(texts: list[str], n: int = 5):
     return connected_components(graph, directed=False)[1], int(dup.sum())
 
 
-def removal_scores(ids: list[str], labels, removed: set[str]) -> tuple[float, float, float]:
+def removal_scores(ids: list[str], labels: list[int], removed: set[str]) -> tuple[float, float, float]:
     """Precision/recall/F1 of removals, whichever member a tool keeps: a cluster of c docs owes c-1 removals."""
     from collections import Counter
 
-    size = Counter(labels.tolist())
-    removed_in = Counter(lab for d, lab in zip(ids, labels.tolist(), strict=True) if d in removed)
+    size = Counter(labels)
+    removed_in = Counter(lab for d, lab in zip(ids, labels, strict=True) if d in removed)
     tp = sum(min(k, size[lab] - 1) for lab, k in removed_in.items())
     owed = sum(c - 1 for c in size.values())
     p, r = tp / max(len(removed), 1), tp / max(owed, 1)
@@ -116,12 +112,6 @@ def removal_scores(ids: list[str], labels, removed: set[str]) -> tuple[float, fl
 
 
 # ------------------------------------------------------------------------------------------- tools (subprocesses)
-
-
-def peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
 
 
 def cpu_seconds() -> float:
@@ -246,52 +236,33 @@ def run_datatrove(corpus: Path, workers: int) -> dict:
     work = DATA / "datatrove"
     subprocess.run(["rm", "-rf", str(work)], check=True)
     cfg = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8)
-
-    def reader():
-        return JsonlReader(str(corpus.parent), glob_pattern=corpus.name)
-
-    s1 = LocalPipelineExecutor(
-        [reader(), MinhashDedupSignature(output_folder=str(work / "sigs"), config=cfg)],
-        tasks=workers,
-        workers=workers,
-        logging_dir=str(work / "logs1"),
-    )
-    s2 = LocalPipelineExecutor(
-        [
-            MinhashDedupBuckets(
-                input_folder=str(work / "sigs"), output_folder=str(work / "buckets"), config=cfg
-            )
-        ],
-        tasks=cfg.num_buckets,
-        workers=workers,
-        depends=s1,
-        logging_dir=str(work / "logs2"),
-    )
-    s3 = LocalPipelineExecutor(
-        [
-            MinhashDedupCluster(
-                input_folder=str(work / "buckets"), output_folder=str(work / "remove"), config=cfg
-            )
-        ],
-        tasks=1,
-        depends=s2,
-        logging_dir=str(work / "logs3"),
-    )
-    s4 = LocalPipelineExecutor(
-        [
-            reader(),
-            MinhashDedupFilter(
-                input_folder=str(work / "remove"), exclusion_writer=JsonlWriter(str(work / "removed"))
-            ),
-            JsonlWriter(str(work / "kept")),
-        ],
-        tasks=workers,
-        workers=workers,
-        depends=s3,
-        logging_dir=str(work / "logs4"),
-    )
+    folder = {k: str(work / k) for k in ("sigs", "buckets", "remove", "removed", "kept")}
+    stages = [
+        (
+            [
+                JsonlReader(str(corpus.parent), glob_pattern=corpus.name),
+                MinhashDedupSignature(folder["sigs"], cfg),
+            ],
+            workers,
+        ),
+        ([MinhashDedupBuckets(folder["sigs"], folder["buckets"], config=cfg)], cfg.num_buckets),
+        ([MinhashDedupCluster(folder["buckets"], folder["remove"], config=cfg)], 1),
+        (
+            [
+                JsonlReader(str(corpus.parent), glob_pattern=corpus.name),
+                MinhashDedupFilter(folder["remove"], exclusion_writer=JsonlWriter(folder["removed"])),
+                JsonlWriter(folder["kept"]),
+            ],
+            workers,
+        ),
+    ]
+    last = None
+    for i, (steps, tasks) in enumerate(stages):
+        last = LocalPipelineExecutor(
+            steps, tasks=tasks, workers=min(tasks, workers), depends=last, logging_dir=str(work / f"logs{i}")
+        )
     wall = time.perf_counter()
-    s4.run()
+    last.run()
     wall = time.perf_counter() - wall
     import gzip
 
@@ -307,7 +278,6 @@ def tool_main(args) -> None:
         out = run_datasketch(corpus, args.num_perm, tuple(args.params) if args.params else None)
     else:
         out = run_datatrove(corpus, args.workers)
-    out["peak_rss_mb"] = peak_rss_mb()
     Path(args.result).write_text(json.dumps(out))
 
 
@@ -315,67 +285,101 @@ def tool_main(args) -> None:
 
 
 def run_tool(name: str, python: Path, corpus: Path, *extra: str) -> dict | None:
+    """Run one tool in its own process; its peak RSS is sampled over its whole process tree (workers too)."""
+    import psutil
+
     result = DATA / f"{name}.json"
     cmd = [str(python), "-P", __file__, "--run", *extra, "--corpus", str(corpus), "--result", str(result)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        print(f"{name} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+    log = (DATA / f"{name}.log").open("w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    log.close()
+    if proc.returncode != 0:
+        print(f"{name} failed, see {DATA / f'{name}.log'}", file=sys.stderr)
         return None
-    return json.loads(result.read_text())
+    out = json.loads(result.read_text())
+    out["peak_rss_mb"] = peak / 2**20
+    return out
+
+
+def prepare(target_mb: float, seed: int) -> None:
+    """Corpus files and brute-force truth, in their own process, so that the parent stays small."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    docs = generate(target_mb, seed)
+    raw, norm = DATA / "corpus.jsonl", DATA / "corpus-normalised.jsonl"
+    with raw.open("w") as f, norm.open("w") as g:
+        for doc_id, text in docs:
+            f.write(json.dumps({"id": doc_id, "text": text}) + "\n")
+            g.write(json.dumps({"id": doc_id, "text": normalised(text)}) + "\n")
+    labels, pairs = truth_clusters([t for _, t in docs])
+    truth = {
+        "ids": [d for d, _ in docs],
+        "labels": labels.tolist(),
+        "pairs": pairs,
+        "mb": sum(len(t.encode()) for _, t in docs) / 1e6,
+    }
+    (DATA / "truth.json").write_text(json.dumps(truth))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=20)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--run", choices=["ours", "datasketch", "datatrove"], help=argparse.SUPPRESS)
+    ap.add_argument("--tools", default="ours,datasketch,datatrove", help="comma-separated subset to run")
+    ap.add_argument("--run", choices=["prepare", "ours", "datasketch", "datatrove"], help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--num-perm", type=int, default=128, help=argparse.SUPPRESS)
     ap.add_argument("--params", type=int, nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.run == "prepare":
+        return prepare(args.mb, args.seed)
     if args.run:
         return tool_main(args)
 
-    DATA.mkdir(parents=True, exist_ok=True)
-    docs = generate(args.mb, args.seed)
-    raw, norm = DATA / "corpus.jsonl", DATA / "corpus-normalised.jsonl"
-    with raw.open("w") as f, norm.open("w") as g:
-        for doc_id, text in docs:
-            f.write(json.dumps({"id": doc_id, "text": text}) + "\n")
-            g.write(json.dumps({"id": doc_id, "text": normalised(text)}) + "\n")
-    ids = [d for d, _ in docs]
-    mb = sum(len(t.encode()) for _, t in docs) / 1e6
-    labels, pairs = truth_clusters([t for _, t in docs])
-    owed = len(ids) - len(set(labels.tolist()))
-    print(
-        f"corpus: {len(ids)} docs, {mb:.1f} MB, {pairs} pairs with Jaccard >= {THRESHOLD}, {owed} true removals"
-    )
-
     py = Path(sys.executable)
-    runs = {
-        "ours (in_memory, 1 worker)": run_tool("ours-1", py, raw, "ours", "--workers", "1"),
-        "ours (multi_processing, 2 workers)": run_tool("ours-2", py, raw, "ours", "--workers", "2"),
-        "datasketch MinHashLSH(0.8, 128)": run_tool(
+    subprocess.run(
+        [str(py), "-P", __file__, "--run", "prepare", "--mb", str(args.mb), "--seed", str(args.seed)],
+        check=True,
+    )
+    truth = json.loads((DATA / "truth.json").read_text())
+    ids, labels, mb = truth["ids"], truth["labels"], truth["mb"]
+    owed = len(ids) - len(set(labels))
+    print(
+        f"corpus: {len(ids)} docs, {mb:.1f} MB, {truth['pairs']} pairs with Jaccard >= {THRESHOLD}, {owed} true removals"
+    )
+    raw, norm = DATA / "corpus.jsonl", DATA / "corpus-normalised.jsonl"
+    tools, runs = args.tools.split(","), {}
+    if "ours" in tools:
+        runs["ours (in_memory, 1 worker)"] = run_tool("ours-1", py, raw, "ours", "--workers", "1")
+        runs["ours (multi_processing, 2 workers)"] = run_tool("ours-2", py, raw, "ours", "--workers", "2")
+    if "datasketch" in tools:
+        runs["datasketch MinHashLSH(0.8, 128)"] = run_tool(
             "ds-default", py, norm, "datasketch", "--num-perm", "128"
-        ),
-        "datasketch MinHashLSH 14x8 (112)": run_tool(
+        )
+        runs["datasketch MinHashLSH 14x8 (112)"] = run_tool(
             "ds-14x8", py, norm, "datasketch", "--num-perm", "112", "--params", "14", "8"
-        ),
-    }
-    if PEERS_PYTHON.exists():
+        )
+    if "datatrove" in tools and PEERS_PYTHON.exists():
         runs["datatrove 0.10.1 MinHash 14x8 (2 workers)"] = run_tool(
             "datatrove", PEERS_PYTHON, norm, "datatrove", "--workers", "2"
         )
-    else:
+    elif "datatrove" in tools:
         print("datatrove skipped: no bench/.venv-peers (see this script's docstring)")
     print_table(runs, ids, labels, len(ids), mb)
 
 
 def print_table(runs: dict, ids: list[str], labels, n_docs: int, mb: float) -> None:
     print(
-        "| tool | wall s | docs/s | MB/s | signatures docs/s/core | peak RSS MB | precision | recall | F1 |"
+        "| tool | wall s | docs/s | MB/s | signatures docs/s/core | peak RSS MB (tree) | precision | recall | F1 |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in runs.items():

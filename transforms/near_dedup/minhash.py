@@ -52,14 +52,12 @@ def _fold(y: np.ndarray) -> np.ndarray:
 
 
 def to_field(hashes: np.ndarray) -> np.ndarray:
-    """64-bit shingle hashes reduced mod p (uint64 in [0, p)), the permutation's domain."""
-    x = (hashes & _P) + ((hashes >> U64(61)) & U64(7))
-    x -= _P * (x >= _P)
-    return x
+    """The permutation's input: the top 61 bits of each shingle hash (x < 2^61; x = p, odds 2^-61, acts as 0)."""
+    return hashes >> U64(3)
 
 
 def permute(x: np.ndarray, perm: Permutation) -> np.ndarray:
-    """(a*x + b) mod p for x in [0, p), exact: 31-bit halves keep every product below 2^62."""
+    """(a*x + b) mod p for any x < 2^61, exact: 31-bit halves keep every product below 2^62."""
     x_hi, x_lo = x >> U64(31), x & _LOW31
     a_hi, a_lo = U64(perm.a_hi), U64(perm.a_lo)
     high = (x_hi * a_hi) << U64(1)  # a_hi*x_hi*2^62 and 2^62 = 2 (mod p)
@@ -67,8 +65,7 @@ def permute(x: np.ndarray, perm: Permutation) -> np.ndarray:
     mid = (mid >> U64(30)) + ((mid & _LOW30) << U64(31))
     low = x_lo * a_lo
     h = _fold(_fold(high + mid) + _fold(low + U64(perm.b)))
-    h -= _P * (h >= _P)
-    return h
+    return np.minimum(h, h - _P)  # h < p + 8 here: subtract p where that does not wrap
 
 
 def bins_and_values(h: np.ndarray, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,29 +91,31 @@ def densify(sig: np.ndarray) -> np.ndarray:
     Rotation densification (Shrivastava & Li 2014): two docs with the same shingles fill the same way, so
     banding sees equal rows; without it every short doc would share its all-EMPTY bands with every other.
     """
-    n, k = sig.shape
     empty = sig == EMPTY
     if not empty.any():
         return sig
-    rows = np.flatnonzero(empty.any(axis=1))
-    part = sig[rows]
-    twice = np.concatenate([part, part], axis=1)
-    col = np.where(np.concatenate([~empty[rows], ~empty[rows]], axis=1), np.arange(2 * k), 2 * k)
-    nearest = np.minimum.accumulate(col[:, ::-1], axis=1)[:, ::-1][:, :k]
-    nearest = np.minimum(nearest, 2 * k - 1)  # all-EMPTY rows (never produced) stay EMPTY below
-    distance = (nearest - np.arange(k)).astype(np.uint32)
-    filled = np.take_along_axis(twice, nearest, axis=1) + distance * _ROTATE
-    out = sig.copy()
-    out[rows] = np.where(empty[rows], filled, part)
-    return out
+    n, k = sig.shape
+    small = np.int16 if 2 * k < 2**15 else np.int32  # column numbers: narrow ints halve the passes' bytes
+    col = np.where(empty, small(2 * k), np.arange(k, dtype=small))
+    nearest = np.minimum.accumulate(col[:, ::-1], axis=1)[:, ::-1]  # next filled bin at or after j
+    # None after j: the row's first filled bin, one turn later (every row has one: every doc has a shingle).
+    nearest = np.where(nearest == 2 * k, nearest[:, :1] + small(k), nearest)
+    source = np.where(nearest >= k, nearest - small(k), nearest).astype(np.int64)
+    source += (np.arange(n, dtype=np.int64) * k)[:, None]
+    filled = sig.ravel()[source] + (nearest - np.arange(k, dtype=small)).astype(np.uint32) * _ROTATE
+    return np.where(empty, filled, sig)
 
 
 def band_hashes(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """(n_docs, bands) uint64 bucket keys: each band's `rows` densified values hashed with the band index."""
-    dense = densify(sig)[:, : bands * rows].reshape(len(sig), bands, rows).astype(np.uint64)
-    h = np.zeros((len(sig), bands), np.uint64)
-    for r in range(rows):
-        h = h * _BAND_MUL + dense[:, :, r]
+    dense = np.ascontiguousarray(densify(sig)[:, : bands * rows])
+    if rows % 2 == 0:  # two uint32 values per uint64 word: half the passes
+        dense, rows = dense.view(np.uint64), rows // 2
+    dense = dense.reshape(len(sig), bands, rows)
+    h = dense[:, :, 0].astype(np.uint64)
+    for r in range(1, rows):
+        h *= _BAND_MUL
+        h += dense[:, :, r]
     h ^= (np.arange(bands, dtype=np.uint64) + U64(1)) * GOLDEN
     return fmix64(h)
 

@@ -27,15 +27,14 @@ def signatures_torch(
     import torch
 
     h = torch.from_numpy(np.ascontiguousarray(hashes).view(np.int64)).to(device)
-    x = (h & _P) + ((h >> 61) & 7)  # to_field: h mod p
-    x = x - _P * (x >= _P).to(torch.int64)
+    x = (h >> 3) & ((1 << 61) - 1)  # to_field; the mask undoes the sign smear of the arithmetic shift
     x_hi, x_lo = x >> 31, x & ((1 << 31) - 1)
     high = (x_hi * perm.a_hi) << 1
     mid = x_lo * perm.a_hi + x_hi * perm.a_lo
     mid = (mid >> 30) + ((mid & ((1 << 30) - 1)) << 31)
     low = x_lo * perm.a_lo
     v = _fold(_fold(high + mid) + _fold(low + perm.b))
-    v = v - _P * (v >= _P).to(torch.int64)
+    v = torch.where(v >= _P, v - _P, v)
     bins = ((v >> 29) * num_perm) >> 32
     values = torch.clamp(v & 0xFFFFFFFF, max=EMPTY - 1)
     flat = torch.from_numpy(np.ascontiguousarray(doc, np.int64)).to(device) * num_perm + bins

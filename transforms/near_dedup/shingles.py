@@ -65,17 +65,25 @@ def _word_tokens(b: np.ndarray, doc_starts: np.ndarray) -> tuple[np.ndarray, np.
     slow = np.zeros(len(starts), bool)  # words with a byte of a multi-byte character: few, found sparsely
     slow[np.searchsorted(starts, np.flatnonzero(b >= 0x80), side="right") - 1] = True
     slow_idx = np.flatnonzero(slow)
-    counts = np.ones(len(starts), np.int64)
-    counts[slow_idx], slow_tokens = _slow_word_tokens(b, starts[slow_idx], ends[slow_idx])
-    at = np.cumsum(counts) - counts
-    tokens = np.empty(int(counts.sum()), np.uint64)
-    fast = ~slow
-    tokens[at[fast]] = span_hashes(b, starts[fast], ends[fast] - starts[fast])
-    slow_counts = counts[slow_idx]
-    slow_at = np.repeat(at[slow_idx] - (np.cumsum(slow_counts) - slow_counts), slow_counts)
-    tokens[slow_at + np.arange(len(slow_tokens))] = slow_tokens
+    # Hash every run as it stands (cheaper than masking out the few slow ones), then put the slow ones right.
+    tokens = span_hashes(b, starts, ends - starts)
+    counts, slow_tokens = _slow_word_tokens(b, starts[slow_idx], ends[slow_idx])
     words_per_doc = np.diff(np.searchsorted(starts, doc_starts), append=len(starts))
-    return tokens, np.repeat(np.repeat(np.arange(len(doc_starts)), words_per_doc), counts)
+    word_doc = np.repeat(np.arange(len(doc_starts)), words_per_doc)
+    if (counts == 1).all():  # the usual case: each slow run is one word once normalised
+        tokens[slow_idx] = slow_tokens
+        return tokens, word_doc
+    per_word = np.ones(len(starts), np.int64)
+    per_word[slow_idx] = counts
+    at = np.cumsum(per_word) - per_word
+    out = np.empty(int(per_word.sum()), np.uint64)
+    fast = per_word == 1
+    fast[slow_idx] = False
+    out[at[fast]] = tokens[fast]
+    out[np.repeat(at[slow_idx] - (np.cumsum(counts) - counts), counts) + np.arange(len(slow_tokens))] = (
+        slow_tokens
+    )
+    return out, np.repeat(word_doc, per_word)
 
 
 def _char_tokens(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -129,19 +129,20 @@ class _Split(beam.DoFn):
     """Doc batch + removal table -> kept rows (main) and reject rows ("rejects")."""
 
     def setup(self):
-        self._table_id = None
+        self._source = self._index = None
         self.kept = Metrics.counter(STAGE, "kept")
         self.removed = Metrics.counter(STAGE, "removed")
 
-    def _lookup(self, removals: pa.RecordBatch | None):
-        if self._table_id != id(removals):  # the side input is the same object for every batch of a bundle
-            self._table_id = id(removals)
-            removals = removals if removals is not None else components.REMOVALS.empty_table().to_batches()
-            table = pa.Table.from_batches([removals] if isinstance(removals, pa.RecordBatch) else removals)
+    def _lookup(self, removals: pa.RecordBatch | None) -> tuple[np.ndarray, pa.Table]:
+        """(sorted removed keys, their rows), built once per side-input object (the same for every batch)."""
+        if self._index is None or self._source is not removals:
+            self._source = removals  # held, so the identity check cannot match a freed and reused object
+            batches = [removals] if removals is not None else []
+            table = pa.Table.from_batches(batches, components.REMOVALS)
             keys = table.column("key").to_numpy()
             order = np.argsort(keys)
-            self._keys, self._table = keys[order], table.take(order)
-        return self._keys, self._table
+            self._index = (keys[order], table.take(order))
+        return self._index
 
     def process(self, batch: pa.RecordBatch, removals):
         keys, table = self._lookup(removals)
