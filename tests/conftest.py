@@ -144,3 +144,26 @@ def _fresh_s3_filesystems():
     s3fs.S3FileSystem.clear_instance_cache()
     yield
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture()
+def s3_client(monkeypatch):
+    """A real S3 endpoint (moto's server) on a free loopback port, reached only through the standard AWS_*
+    variables, as s3fs, boto3 and subprocesses of the CLI read them."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    for key, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    yield boto3.client("s3")
+    server.stop()

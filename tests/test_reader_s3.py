@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tests.test_reader import LANES, WINDOW, WORLD, batches, dataset, same, write_corpus
 
-moto_server = pytest.importorskip("moto.server")
-boto3 = pytest.importorskip("boto3")
-
 
 @pytest.fixture()
-def moto_s3(monkeypatch):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    for key, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3")
-    client.create_bucket(Bucket="corpus")
-    yield client
-    server.stop()
+def moto_s3(s3_client):
+    s3_client.create_bucket(Bucket="corpus")
+    return s3_client
 
 
 @pytest.mark.filterwarnings("ignore:This DataLoader will create")

@@ -5,35 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 
-import boto3
 import fsspec
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.conftest import SAMPLE
 
 
 @pytest.fixture()
-def s3(monkeypatch):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    for key, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():  # fmt: skip
-        monkeypatch.setenv(key, value)
-    client = boto3.client("s3")
+def s3(s3_client):
     for bucket in ("raw", "datasets"):
-        client.create_bucket(Bucket=bucket)
-    yield client
-    server.stop()
+        s3_client.create_bucket(Bucket=bucket)
+    return s3_client
 
 
 def _objects(client, bucket: str, prefix: str) -> dict[str, bytes]:
