@@ -25,7 +25,13 @@ from tests.test_report_data import HOSTILE, make_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).parent / "artifacts"
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run `make browser`")
+
+
+@pytest.fixture(autouse=True)
+def _chromium_installed():
+    # `make test` installs Debian's chromium first; without it this is a failure, never a silent skip.
+    assert CHROMIUM is not None, "no chromium on PATH: run `make browser` (apt-get install chromium)"
+
 
 FUNNEL_JS = """JSON.stringify(Array.from(document.querySelectorAll('[data-stage][data-metric]')).map(
   e => [e.dataset.stage, e.dataset.metric, e.dataset.value, e.textContent]))"""
