@@ -123,6 +123,7 @@ def near_removals(table: pa.RecordBatch) -> pa.RecordBatch:
     n = table.num_rows
     return pa.RecordBatch.from_arrays(
         [
+            table.column(table.schema.get_field_index("key")).cast(pa.uint64()),
             table.column(table.schema.get_field_index("doc_id")).cast(pa.string()),
             pa.array(["near_dedup"] * n, pa.string()),
             pa.array(["near_duplicate"] * n, pa.string()),

@@ -99,6 +99,11 @@ def write_mixed_corpus(root: Path) -> dict:
     expect["docs"] += 3
     expect["dups"] += 1
 
+    # Ids repeat across files in merged corpora: this "g00" is another document than a.jsonl.gz's "g00"
+    # (which is removed as a duplicate of "b8") and must be kept.
+    (root / "e.jsonl").write_text(json.dumps({"id": "g00", "text": prose(500)}) + "\n")
+    expect["docs"] += 1
+
     # Empty file and a file that claims .gz but is not.
     (root / "empty.jsonl").write_bytes(b"")
     bad("empty_file", str(root / "empty.jsonl"), 0)

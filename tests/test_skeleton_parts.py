@@ -15,6 +15,7 @@ from etl.plan import plan_units
 from etl.shard_writer import UnitWriter
 from etl.sources import InputError, InputSpec, expand_inputs, read_file
 from transforms.exact_dedup import duplicate_removals, hash_keys
+from transforms.near_dedup.hashing import doc_keys
 from transforms.normalize import normalize_batch
 from transforms.schema import DOC_SCHEMA
 from transforms.stage import RemovalFilter
@@ -59,8 +60,10 @@ def test_exact_dedup_keeps_smallest_doc_id_per_identical_text():
 
 
 def test_removal_filter_moves_named_documents_to_rejects_with_their_reason():
+    batch = docs(["a", "b", "c"])
     removals = pa.table(
         {
+            "key": pa.array(doc_keys(batch.slice(1, 1)), pa.uint64()),
             "doc_id": ["d1"],
             "stage": ["near_dedup"],
             "reason": ["near_duplicate"],
@@ -68,8 +71,7 @@ def test_removal_filter_moves_named_documents_to_rejects_with_their_reason():
             "value": [0.91],
         }
     )
-    stage = RemovalFilter("near_dedup", removals)
-    kept, rejects = stage.process(docs(["a", "b", "c"]))
+    kept, rejects = RemovalFilter("near_dedup", removals).process(batch)
     assert kept.column("doc_id").to_pylist() == ["d0", "d2"]
     row = rejects.to_pylist()[0]
     assert (row["doc_id"], row["stage"], row["reason"], row["value"]) == (
@@ -78,6 +80,22 @@ def test_removal_filter_moves_named_documents_to_rejects_with_their_reason():
         "near_duplicate",
         0.91,
     )
+
+
+def test_removal_matches_the_row_not_just_its_doc_id():
+    """Merged corpora reuse ids: removing file a's "1" must keep file b's "1"."""
+    a = docs(["same text"], ["1"])
+    b = pa.RecordBatch.from_pydict(
+        {"doc_id": ["1"], "text": ["same text"], "source": ["b"], "meta": ["{}"], "line": [1]},
+        schema=DOC_SCHEMA,
+    )
+    removals = duplicate_removals(pa.Table.from_batches([hash_keys(a), hash_keys(b)]))
+    assert removals.num_rows == 1
+    stage = RemovalFilter("exact_dedup", pa.Table.from_batches([removals]))
+    kept_a, rejected_a = stage.process(a)
+    kept_b, rejected_b = stage.process(b)
+    assert kept_a.num_rows + kept_b.num_rows == 1
+    assert rejected_a.num_rows + rejected_b.num_rows == 1
 
 
 def test_jsonl_reader_derives_ids_from_source_and_line_and_keeps_other_fields_as_meta(tmp_path):

@@ -12,10 +12,14 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
+from transforms.near_dedup.hashing import doc_keys
+
 STAGE = "exact_dedup"
 REASON = "exact_duplicate"
 REMOVAL_SCHEMA = pa.schema(
     [
+        # The row's identity (doc_id, source, line) as 64 bits: doc_ids alone repeat across merged corpora.
+        ("key", pa.uint64()),
         ("doc_id", pa.string()),
         ("stage", pa.string()),
         ("reason", pa.string()),
@@ -41,14 +45,24 @@ def hash_keys(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The light record of each document that the exact-dedup shuffle carries."""
     h = text_hashes(batch.column(batch.schema.get_field_index("text")))
     return pa.RecordBatch.from_arrays(
-        [pa.array(h[:, 0]), pa.array(h[:, 1]), batch.column(batch.schema.get_field_index("doc_id"))],
-        names=["h0", "h1", "doc_id"],
+        [
+            pa.array(h[:, 0]),
+            pa.array(h[:, 1]),
+            batch.column(batch.schema.get_field_index("doc_id")),
+            pa.array(doc_keys(batch), pa.uint64()),
+        ],
+        names=["h0", "h1", "doc_id", "key"],
     )
 
 
 def duplicate_removals(keys: pa.Table) -> pa.RecordBatch:
-    """Removal rows for every document whose text hash repeats, keeping the smallest doc_id per hash."""
-    table = keys.sort_by([("h0", "ascending"), ("h1", "ascending"), ("doc_id", "ascending")])
+    """Removal rows for every document whose text hash repeats, keeping the smallest doc_id per hash.
+
+    Equal doc_ids (from different files) are ordered by their row identity, so the survivor never depends on
+    the order in which batches reached the shuffle.
+    """
+    order = [("h0", "ascending"), ("h1", "ascending"), ("doc_id", "ascending"), ("key", "ascending")]
+    table = keys.sort_by(order)
     h0 = table.column("h0").to_numpy()
     h1 = table.column("h1").to_numpy()
     same_as_prev = np.zeros(len(h0), dtype=bool)
@@ -60,6 +74,7 @@ def duplicate_removals(keys: pa.Table) -> pa.RecordBatch:
     n = len(removed)
     return pa.RecordBatch.from_arrays(
         [
+            pa.array(table.column("key").to_numpy()[removed], pa.uint64()),
             pa.array(ids[removed], pa.string()),
             pa.array([STAGE] * n, pa.string()),
             pa.array([REASON] * n, pa.string()),

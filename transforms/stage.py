@@ -12,6 +12,7 @@ from collections.abc import Callable
 import apache_beam as beam
 import pyarrow as pa
 
+from transforms.near_dedup.hashing import doc_keys
 from transforms.rejects import rejects_from_docs, split_by_mask
 
 Batch = pa.RecordBatch
@@ -38,7 +39,10 @@ class FunctionStage(BatchStage):
 
 
 class RemovalFilter(BatchStage):
-    """Drops the documents a removal table names (doc_id, stage, reason, detail, value) into rejects.
+    """Drops the rows a removal table names (key, doc_id, stage, reason, detail, value) into rejects.
+
+    Rows are matched on `key`, the 64-bit identity of (doc_id, source, line), not on doc_id: merged corpora
+    reuse ids across files, and a duplicate of one file's "1" must not take another file's "1" with it.
 
     The lookup is a dict built once per worker: a set-membership kernel would rebuild its hash table for every
     batch, which costs O(removals) per batch.
@@ -46,19 +50,18 @@ class RemovalFilter(BatchStage):
 
     def __init__(self, name: str, removals: pa.Table | None = None):
         self.name, self.removals = name, removals
-        self._rows: dict[str, int] | None = None
+        self._rows: dict[int, int] | None = None
 
     def setup(self) -> None:
         if self._rows is None:
-            ids = self.removals.column("doc_id").to_pylist() if self.removals is not None else []
-            self._rows = {doc_id: i for i, doc_id in enumerate(ids)}
+            keys = self.removals.column("key").to_pylist() if self.removals is not None else []
+            self._rows = {key: i for i, key in enumerate(keys)}
 
     def process(self, batch: Batch) -> tuple[Batch, Batch]:
         self.setup()
         if not self._rows:
             return batch, rejects_from_docs(batch.slice(0, 0), self.name, "")
-        ids = batch.column(batch.schema.get_field_index("doc_id")).to_pylist()
-        found = [self._rows.get(doc_id) for doc_id in ids]
+        found = [self._rows.get(key) for key in doc_keys(batch).tolist()]
         drop = pa.array([r is not None for r in found], pa.bool_())
         kept, dropped = split_by_mask(batch, drop)
         rows = pa.array([r for r in found if r is not None], pa.int64())
