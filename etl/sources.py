@@ -143,6 +143,8 @@ def _read_jsonl(url: str, stream, spec: InputSpec) -> Iterator[tuple[str, pa.Rec
     try:
         for raw in _iter_lines(stream):
             lineno += 1
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark some exporters write: not part of the JSON
             text, doc_id, meta, reason, detail = _parse_json_line(raw.rstrip(b"\r\n"), spec)
             if reason:
                 shown = raw.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -261,8 +263,12 @@ def read_file(url: str, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]
         detail = f"{url}: unknown format (expected .jsonl[.gz|.zst], .parquet or .txt; or set input.format)"
         yield "rejects", _reject_batch([input_reject(url, 0, "unknown_format", detail)])
         return
+    if fmt == "parquet" and compression is not None:
+        detail = f"{url}: compressed Parquet is not read (Parquet compresses inside the file): decompress it"
+        yield "rejects", _reject_batch([input_reject(url, 0, "unknown_format", detail)])
+        return
     with fsspec.open(url, "rb") as raw:
-        if fmt == "parquet" and compression is None:
+        if fmt == "parquet":
             yield from _read_parquet(url, raw, spec)
             return
         stream = _open_decompressed(raw, compression)

@@ -118,6 +118,13 @@ def test_truncated_gzip_keeps_lines_before_the_damage_and_rejects_the_rest(tmp_p
     assert got["rejects"][0]["line"] == len(got["docs"]) + 1
 
 
+def test_a_byte_order_mark_before_the_first_line_is_not_a_bad_record(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "first"}\n{"text": "second"}\n')
+    got = collect(str(path))
+    assert [d["text"] for d in got["docs"]] == ["first", "second"] and got["rejects"] == []
+
+
 def test_unknown_format_and_unmatched_pattern_are_explicit(tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n")
     got = collect(str(tmp_path / "data.csv"))
