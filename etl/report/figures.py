@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from collections import Counter
@@ -16,17 +18,6 @@ import pyarrow.compute as pc
 
 from expectations.frames import language_counts, ordered_stages, stage_counts
 
-# Threshold keys (in any block of config["quality"]) that bound a metric, beyond the generic min_<m> / max_<m>.
-THRESHOLD_ALIASES: dict[str, tuple[str, ...]] = {
-    "word_count": ("min_doc_words", "max_doc_words", "min_words", "max_words"),
-    "mean_word_length": ("min_avg_word_length", "max_avg_word_length", "min_mean_word_length"),
-    "symbol_word_ratio": ("max_symbol_word_ratio", "max_symbol_to_word_ratio"),
-    "lang_score": ("min_lang_score", "min_language_score", "language_threshold", "min_score"),
-    "bullet_lines_ratio": ("max_bullet_lines_ratio",),
-    "ellipsis_lines_ratio": ("max_ellipsis_lines_ratio",),
-    "alpha_words_ratio": ("min_alpha_words_ratio",),
-    "stop_words": ("min_stop_words",),
-}
 _DUPLICATE_OF = re.compile(r"duplicate of\s+(.+)$")
 
 
@@ -50,17 +41,30 @@ class Histogram:
 
 
 def thresholds_for(metric: str, quality_config: Mapping[str, Any] | None) -> list[Threshold]:
-    """Thresholds of a ``q_`` metric found in the quality config's rule-family blocks; missing keys are fine."""
-    name = metric.removeprefix("q_")
-    keys = {f"min_{name}", f"max_{name}", *THRESHOLD_ALIASES.get(name, ())}
-    found = []
-    for family, block in (quality_config or {}).items():
-        if not isinstance(block, Mapping) or block.get("enabled") is False:
-            continue
-        for key, value in block.items():
-            if key in keys and isinstance(value, int | float) and not isinstance(value, bool):
-                side = "max" if key.startswith("max") else "min"
-                found.append(Threshold(f"{family}.{key}", float(value), side))
+    """The thresholds the quality rules apply to a ``q_`` metric, read from the rules themselves.
+
+    The rules (``transforms.quality``) are the one place that ties a metric to its config key, so the report
+    draws exactly what the filter applied; a config this version cannot read draws no threshold.
+    """
+    return _rule_thresholds(json.dumps(quality_config or {}, sort_keys=True)).get(metric, [])
+
+
+@functools.lru_cache(maxsize=8)
+def _rule_thresholds(quality_config_json: str) -> dict[str, list[Threshold]]:
+    from pydantic import ValidationError
+
+    from transforms.quality import QualityConfig, quality_steps
+
+    try:
+        config = QualityConfig.model_validate(json.loads(quality_config_json))
+    except ValidationError:
+        return {}
+    found: dict[str, list[Threshold]] = {}
+    for step in quality_steps(config):
+        for r in step.rules:
+            if r.op in ("<", ">"):
+                side = "min" if r.op == "<" else "max"
+                found.setdefault(r.metric, []).append(Threshold(r.reason, float(r.threshold), side))
     return found
 
 
