@@ -16,8 +16,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-
-CODE_MARKS = '"*()[]{}=:;>`_\''
+CODE_MARKS = "\"*()[]{}=:;>`_'"
 
 
 def paragraphs() -> list[str]:

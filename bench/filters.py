@@ -26,9 +26,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-# `python bench/filters.py` puts bench/ first on sys.path, where bench/tokenize.py would shadow the standard
-# library's tokenize (imported by inspect, numpy, torch): take bench/ off the path before importing those.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / ".data"
 PEER_PYTHON = ROOT / "bench" / ".venv-peers" / "bin" / "python"

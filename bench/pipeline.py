@@ -70,7 +70,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], dest="overrides")
     a = ap.parse_args(argv)
     print(f"config overrides: {a.overrides or 'none'}; beam args: {beam_args or 'default (in_memory)'}")
-    print(f"{'scale':>5} {'docs':>9} {'text MB':>8} {'seconds':>8} {'docs/s':>8} {'MB/s':>6} {'peak RSS MB':>11} {'kept':>9} {'tokens':>11}")
+    print(
+        f"{'scale':>5} {'docs':>9} {'text MB':>8} {'seconds':>8} {'docs/s':>8} {'MB/s':>6} {'peak RSS MB':>11} {'kept':>9} {'tokens':>11}"
+    )
     for scale in [int(s) for s in a.scales.split(",")]:
         inputs = corpus(a.mb * scale)
         # ru_maxrss of children is a high-water mark over all children so far: run each scale in a fresh
@@ -80,7 +82,11 @@ def main() -> None:
                 "import sys; sys.path.insert(0, 'bench'); import pipeline as b, json; from pathlib import Path; "
                 f"print(json.dumps(b.run_once(Path({str(inputs)!r}), Path('bench/.data/out-{scale}'), {a.overrides!r}, {beam_args!r})))"
             )
-            r = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+            r = json.loads(
+                subprocess.run(
+                    [sys.executable, "-c", code], capture_output=True, text=True, check=True
+                ).stdout.splitlines()[-1]
+            )
         else:
             r = run_once(inputs, DATA / f"out-{scale}", a.overrides, beam_args)
         print(f"{scale:>5} {r['docs']:>9} {r['text_mb']:>8.1f} {r['seconds']:>8.1f} {r['docs_s']:>8.0f} {r['mb_s']:>6.2f} "

@@ -14,7 +14,7 @@ from transforms.quality.language import language_metrics
 from transforms.quality.params import LanguageParams
 from transforms.quality.punctuation import NOT_SYMBOL, TERMINAL
 from transforms.quality.text_tables import DocText, Tokens
-from transforms.quality.words import tokenize
+from transforms.quality.words import ASCII_TOKEN_PATTERN, TOKEN_PATTERN, tokenize
 
 
 def scan_duplicate_chars(words: list[str], n: int) -> int:
@@ -39,13 +39,17 @@ def top_ngram_chars(words: list[str], n: int) -> int:
     return len(gram) * count
 
 
-def random_documents(seed: int, count: int, vocab: tuple[int, int], length: tuple[int, int]) -> list[list[str]]:
+def random_documents(
+    seed: int, count: int, vocab: tuple[int, int], length: tuple[int, int]
+) -> list[list[str]]:
     """Token lists from small vocabularies, with copied stretches: many overlapping repeats."""
     rng = np.random.default_rng(seed)
     docs = []
     for _ in range(count):
         size = int(rng.integers(*vocab))
-        words = [f"w{int(rng.integers(size))}" * int(rng.integers(1, 3)) for _ in range(int(rng.integers(*length)))]
+        words = [
+            f"w{int(rng.integers(size))}" * int(rng.integers(1, 3)) for _ in range(int(rng.integers(*length)))
+        ]
         for _ in range(int(rng.integers(0, 4))):
             if len(words) > 12:
                 a = int(rng.integers(0, len(words) - 10))
@@ -67,6 +71,17 @@ def test_duplicate_ngram_chars_equal_the_scan(n):
     assert got.tolist() == [scan_duplicate_chars(w, n) for w in docs]
 
 
+def test_ngram_measures_stay_exact_with_false_repeat_candidates(monkeypatch):
+    # repeats() may over-approximate the repeated n-grams (a 42-bit prefix compare); take every n-gram.
+    monkeypatch.setattr(ngrams, "_maybe_repeated", lambda key: np.ones(len(key), dtype=bool))
+    docs = random_documents(7, 200, vocab=(2, 60), length=(0, 150))
+    for n in (2, 5):
+        got = ngrams.top_ngram_chars(tokens_of(docs), n, len(docs))
+        assert got.tolist() == [top_ngram_chars(w, n) for w in docs]
+        got = ngrams.dup_ngram_chars(tokens_of(docs), n, len(docs))
+        assert got.tolist() == [scan_duplicate_chars(w, n) for w in docs]
+
+
 @pytest.mark.parametrize("n", [2, 3, 4])
 def test_top_ngram_chars_equal_counter_most_common(n):
     docs = random_documents(10 + n, 300, vocab=(2, 40), length=(0, 200))
@@ -78,7 +93,15 @@ def test_language_equals_py3langid_classify():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    texts = [*CLEAN, FRENCH, GERMAN, "", "ALL CAPITALS SHOUTING TEXT", "日本語の文章です。", "\n".join(CLEAN) * 3]
+    texts = [
+        *CLEAN,
+        FRENCH,
+        GERMAN,
+        "",
+        "ALL CAPITALS SHOUTING TEXT",
+        "日本語の文章です。",
+        "\n".join(CLEAN) * 3,
+    ]
     got = language_metrics(texts, LanguageParams(max_chars=None))
     for text, (lang, score) in zip(texts, got.iter_rows(), strict=True):
         want_lang, want_score = identifier.classify(text)
@@ -95,17 +118,44 @@ def test_language_reads_only_max_chars():
 @pytest.mark.parametrize(
     ("text", "tokens"),
     [
-        ("It's a well-known sentence, isn't it?", ["It", "'s", "a", "well", "-", "known", "sentence", ",", "is", "n't", "it", "?"]),
-        ("Dr. Smith left the U.S. at 3.14 p.m. today.", ["Dr.", "Smith", "left", "the", "U.S.", "at", "3.14", "p.m.", "today", "."]),
-        ("Prices: $5, 1,000 or 5% (see [1]) ...", ["Prices", ":", "$", "5", ",", "1,000", "or", "5", "%", "(", "see", "[", "1", "]", ")", "..."]),
-        ("I cannot go; don't wait for COVID-19 news!!", ["I", "can", "not", "go", ";", "do", "n't", "wait", "for", "COVID-19", "news", "!", "!"]),
-        ("Visit https://example.com/a.b or mail a@b.com.", ["Visit", "https://example.com/a.b", "or", "mail", "a@b.com", "."]),
+        (
+            "It's a well-known sentence, isn't it?",
+            ["It", "'s", "a", "well", "-", "known", "sentence", ",", "is", "n't", "it", "?"],
+        ),
+        (
+            "Dr. Smith left the U.S. at 3.14 p.m. today.",
+            ["Dr.", "Smith", "left", "the", "U.S.", "at", "3.14", "p.m.", "today", "."],
+        ),
+        (
+            "Prices: $5, 1,000 or 5% (see [1]) ...",
+            ["Prices", ":", "$", "5", ",", "1,000", "or", "5", "%", "(", "see", "[", "1", "]", ")", "..."],
+        ),
+        (
+            "I cannot go; don't wait for COVID-19 news!!",
+            ["I", "can", "not", "go", ";", "do", "n't", "wait", "for", "COVID-19", "news", "!", "!"],
+        ),
+        (
+            "Visit https://example.com/a.b or mail a@b.com.",
+            ["Visit", "https://example.com/a.b", "or", "mail", "a@b.com", "."],
+        ),
         ("x/y 3-4 10:30 12/05/2020 #tag", ["x", "/", "y", "3", "-", "4", "10:30", "12/05/2020", "#", "tag"]),
     ],
 )
 def test_tokens_split_like_spacy_english(text, tokens):
     # Expected lists are spaCy 3.8 blank("en") output for these strings (datatrove's English word tokenizer).
-    assert pl.select(tokenize(pl.lit(text))).item().to_list() == tokens
+    assert tokenize(text) == tokens
+
+
+def test_ascii_token_pattern_matches_like_the_unicode_one_on_ascii_text():
+    texts = [
+        *CLEAN,
+        "Run `ls -la /proc/` or x->y, a=>b; std::env::args(); 10km 2nd 3-4 +0200 -v",
+        "e.g. U.S. a.b.c 'x' ...",
+    ]
+    lines = pl.Series([line for t in texts for line in t.splitlines()])
+    assert (
+        lines.str.extract_all(ASCII_TOKEN_PATTERN).to_list() == lines.str.extract_all(TOKEN_PATTERN).to_list()
+    )
 
 
 def test_lines_split_like_python_splitlines():

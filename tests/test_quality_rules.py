@@ -17,7 +17,8 @@ ROMAN = "I II III IV V VI VII VIII IX X".split()
 def reasons(texts: list[str], config) -> list[str | None]:
     """The reject reason of each text, None when kept."""
     result = filter_batch(batch_of(texts), config)
-    by_id = dict(zip(result.rejects.column("doc_id").to_pylist(), result.rejects.column("reason").to_pylist()))
+    ids, why = result.rejects.column("doc_id").to_pylist(), result.rejects.column("reason").to_pylist()
+    by_id = dict(zip(ids, why, strict=True))
     return [by_id.get(f"d{i}") for i in range(len(texts))]
 
 
@@ -29,7 +30,9 @@ def unique_sentences(k: int, words_per: int = 9) -> list[str]:
     """k different plain sentences (different numbers of each word) ending in a period."""
     vocab = ["river", "market", "bread", "window", "garden", "teacher", "letter", "bridge", "summer", "music"]
     return [
-        "The " + " ".join(f"{vocab[(i + j) % len(vocab)]}{ROMAN[j % 10].lower()}" for j in range(words_per)) + f" {i}."
+        "The "
+        + " ".join(f"{vocab[(i + j) % len(vocab)]}{ROMAN[j % 10].lower()}" for j in range(words_per))
+        + f" {i}."
         for i in range(k)
     ]
 
@@ -45,9 +48,15 @@ GOPHER_REPETITION_CASES = {
     "gopher_repetition.empty": "",
     "gopher_repetition.dup_para_frac": "\n\n".join([CLEAN[0], CLEAN[0], CLEAN[0], CLEAN[1]]),
     "gopher_repetition.dup_line_frac": lines_of([CLEAN[2].split("\n")[0]] * 5 + unique_sentences(5)),
-    "gopher_repetition.top_2gram": lines_of([f"Line {i} says very good, very good, very good." for i in range(30)]),
+    "gopher_repetition.top_2gram": lines_of(
+        [f"Line {i} says very good, very good, very good." for i in range(30)]
+    ),
     # A long stretch repeated once inside one line: no duplicate line or paragraph, no frequent short n-gram.
-    "gopher_repetition.dup_5gram": CLEAN[3].replace("\n", " ") + " " + CLEAN[3].replace("\n", " ") + " " + CLEAN[1],
+    "gopher_repetition.dup_5gram": CLEAN[3].replace("\n", " ")
+    + " "
+    + CLEAN[3].replace("\n", " ")
+    + " "
+    + CLEAN[1],
 }
 
 
@@ -66,7 +75,9 @@ def test_gopher_repetition_thresholds_come_from_config():
 
 # ---------------------------------------------------------------- Gopher quality
 
-LONG_WORDS = " ".join(["internationalisation", "the", "responsibilities", "of", "characterisation"] * 15) + "."
+LONG_WORDS = (
+    " ".join(["internationalisation", "the", "responsibilities", "of", "characterisation"] * 15) + "."
+)
 GOPHER_QUALITY_CASES = {
     "gopher_quality.word_count": "Too short to be a page of text.",
     "gopher_quality.mean_word_length": LONG_WORDS,
@@ -124,7 +135,9 @@ FINEWEB_CASES = {
     "fineweb.line_punct_ratio": lines_of([s[:-1] for s in unique_sentences(12)]),
     "fineweb.short_line_ratio": lines_of([f"Item {i} is here." for i in range(20)] + [CLEAN[0]]),
     "fineweb.char_dup_ratio": CLEAN[0] + "\n" + CLEAN[0].split("\n")[1],
-    "fineweb.newline_ratio": lines_of([f"Wonderfully_extraordinary{i} marvellously_splendid{i}." for i in range(20)]),
+    "fineweb.newline_ratio": lines_of(
+        [f"Wonderfully_extraordinary{i} marvellously_splendid{i}." for i in range(20)]
+    ),
 }
 
 

@@ -36,9 +36,7 @@ def test_every_row_is_kept_or_rejected_exactly_once():
 
 
 def test_first_failing_rule_in_documented_order_is_the_reason():
-    by_id = {
-        r["doc_id"]: r for r in filter_batch(batch_of(MIXED), no_bad_words()).rejects.to_pylist()
-    }
+    by_id = {r["doc_id"]: r for r in filter_batch(batch_of(MIXED), no_bad_words()).rejects.to_pylist()}
     # "" fails nearly everything; language runs first, then gopher_repetition.empty would have.
     assert by_id["d4"]["reason"] == "language.low_score"
     assert by_id["d5"]["reason"] == "language.low_score"
@@ -55,13 +53,19 @@ def test_first_failing_rule_in_documented_order_is_the_reason():
     # Within a family: word count is judged before stop words.
     config = only("gopher_quality")
     got = filter_batch(batch_of(["cheap flights hotel deals"]), config).rejects.to_pylist()[0]
-    assert (got["reason"], got["detail"], got["value"]) == ("gopher_quality.word_count", "word_count=4 < 50", 4.0)
+    assert (got["reason"], got["detail"], got["value"]) == (
+        "gopher_quality.word_count",
+        "word_count=4 < 50",
+        4.0,
+    )
 
 
 def test_reject_detail_names_metric_value_and_threshold():
     got = filter_batch(batch_of([CLEAN[0] + "\n" + LOREM]), only("c4")).rejects.to_pylist()[0]
     assert got["detail"] == "c4_lorem_ipsum=1 > 0" and got["value"] == 1.0
-    got = filter_batch(batch_of(["\n\n".join([CLEAN[1]] * 4)]), only("gopher_repetition")).rejects.to_pylist()[0]
+    got = filter_batch(
+        batch_of(["\n\n".join([CLEAN[1]] * 4)]), only("gopher_repetition")
+    ).rejects.to_pylist()[0]
     assert got["detail"] == "dup_para_frac=0.75 > 0.3" and got["value"] == 0.75
 
 
@@ -72,11 +76,28 @@ def test_kept_rows_carry_every_metric_and_lang_and_extra_columns():
     assert names[: len(batch.schema.names)] == batch.schema.names
     assert kept.column("extra").to_pylist() == list(range(len(CLEAN)))
     assert kept.column("lang").to_pylist() == ["en"] * len(CLEAN)
-    for metric in ("q_word_count", "q_mean_word_length", "q_lang_score", "q_dup_5gram_char_frac",
-                   "q_c4_sentences", "q_line_punct_ratio", "q_c4_bad_words"):
+    for metric in (
+        "q_word_count",
+        "q_mean_word_length",
+        "q_lang_score",
+        "q_dup_5gram_char_frac",
+        "q_c4_sentences",
+        "q_line_punct_ratio",
+        "q_c4_bad_words",
+    ):
         assert metric in names, metric
-    assert all(pa.types.is_integer(t) or pa.types.is_floating(t) for n, t in zip(names, kept.schema.types, strict=True) if n.startswith("q_"))
+    assert all(
+        pa.types.is_integer(t) or pa.types.is_floating(t)
+        for n, t in zip(names, kept.schema.types, strict=True)
+        if n.startswith("q_")
+    )
     assert kept.column("text").equals(batch.column("text"))
+
+
+def test_kept_batches_have_one_schema_whatever_is_rejected():
+    config = QualityConfig()
+    schemas = {filter_batch(batch_of(texts), config).kept.schema for texts in (CLEAN, ["", "x"], [])}
+    assert len(schemas) == 1
 
 
 def test_text_is_unchanged_unless_an_edit_is_configured_and_then_counted():
@@ -109,8 +130,14 @@ def test_disabled_stage_keeps_everything():
 
 
 def test_thresholds_are_public_config_keys():
-    config = load_config(overrides=["quality.gopher_quality.min_doc_words=30", "quality.languages=[en, de]",
-                                    "quality.c4.remove_lines=true", "quality.gopher_repetition.dup_5gram_char_frac=null"])
+    config = load_config(
+        overrides=[
+            "quality.gopher_quality.min_doc_words=30",
+            "quality.languages=[en, de]",
+            "quality.c4.remove_lines=true",
+            "quality.gopher_repetition.dup_5gram_char_frac=null",
+        ]
+    )
     assert config.quality.gopher_quality.min_doc_words == 30
     assert config.quality.languages == ["en", "de"]
     assert config.quality.c4.remove_lines is True
@@ -120,12 +147,19 @@ def test_thresholds_are_public_config_keys():
 
 
 def test_beam_stage_keeps_or_rejects_every_input_row():
-    batches = [batch_of(MIXED, prefix="a"), batch_of(CLEAN, prefix="b"), batch_of(["", "Too short."], prefix="c")]
+    batches = [
+        batch_of(MIXED, prefix="a"),
+        batch_of(CLEAN, prefix="b"),
+        batch_of(["", "Too short."], prefix="c"),
+    ]
     with beam.Pipeline(options=local_options()) as p:
         out = p | beam.Create(batches) | QualityFilter(no_bad_words())
         kept = out["kept"] | "KeptIds" >> beam.FlatMap(lambda b: b.column("doc_id").to_pylist())
         rejected = out["rejects"] | "RejectIds" >> beam.FlatMap(lambda b: b.column("doc_id").to_pylist())
         every = (kept, rejected) | beam.Flatten()
         assert_that(every, equal_to([i for b in batches for i in b.column("doc_id").to_pylist()]))
-        assert_that(kept, equal_to([f"a{i}" for i in range(len(CLEAN))] + [f"b{i}" for i in range(len(CLEAN))]),
-                    label="KeptAreTheClean")
+        assert_that(
+            kept,
+            equal_to([f"a{i}" for i in range(len(CLEAN))] + [f"b{i}" for i in range(len(CLEAN))]),
+            label="KeptAreTheClean",
+        )

@@ -1,7 +1,7 @@
 """Optional redaction of e-mail addresses and public IPv4 addresses in kept documents, counted per document.
 
-Private, loopback, link-local, shared (CGNAT), documentation-free "this network" and multicast/reserved
-addresses are left alone: they identify nobody. Version strings that look like addresses (1.2.3.4) are
+Private, loopback, link-local, shared (CGNAT), "this network" (0/8) and multicast/reserved addresses are left
+alone: they identify nobody. Version strings that look like addresses (1.2.3.4) are
 redacted too; that is the usual price of a regex, and the counts make it visible.
 """
 

@@ -62,7 +62,8 @@ def rule(
 @dataclass
 class StepOutput:
     metrics: pl.DataFrame
-    # Set by a step that edits text (C4 line removal): the documents' new text, counted by the step.
+    # Set by a step that edits text (C4 line removal): every document's new text. The step's metrics say
+    # how much it changed (q_c4_removed_lines), and the stage counts the edits.
     text: pl.Series | None = None
 
 

@@ -71,8 +71,8 @@ class BatchQualityFilter:
         rejected: list[tuple[np.ndarray, pl.DataFrame]] = []
         edited = False
         for step in self.steps:
-            if not alive.any():
-                break
+            if not alive.any():  # still run, on nothing: kept batches keep one schema
+                docs, rows, alive = DocText.of([]), rows[:0], alive[:0]
             out = step.compute(docs)
             verdict = judge(out.metrics, step.rules)
             fail = verdict["reason"].is_not_null().to_numpy() & alive
@@ -84,14 +84,16 @@ class BatchQualityFilter:
                 docs, edited = DocText(out.text), True
             # Rejected documents ride along until they are a quarter of the tables: dropping them costs a
             # pass over every token, more than the cheaper steps spend on them.
-            if alive.mean() < 0.75:
+            if len(alive) and alive.mean() < 0.75:
                 docs, rows, alive = docs.subset(alive), rows[alive], np.ones(int(alive.sum()), dtype=bool)
         final = docs.subset(alive) if edited else None
         return self._result(batch, rows[alive], final, metrics, rejected)
 
     def _result(self, batch, rows, edited: DocText | None, metrics, rejected) -> FilterResult:
         kept_metrics = [frame[np.searchsorted(step_rows, rows)] for step_rows, frame in metrics]
-        columns = pl.concat(kept_metrics, how="horizontal") if kept_metrics else pl.DataFrame(height=len(rows))
+        columns = (
+            pl.concat(kept_metrics, how="horizontal") if kept_metrics else pl.DataFrame(height=len(rows))
+        )
         if "lang" not in columns.columns:
             columns = columns.with_columns(lang=pl.repeat(None, len(rows), dtype=pl.String))
         text = edited.text if edited is not None else None

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from transforms.quality.words import tokenize
+from transforms.quality.words import tokenize_lines
 
 # What Python's str.splitlines() also treats as a line break, besides "\n".
 _LINE_BREAKS = r"\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]"
@@ -50,13 +50,16 @@ def duplicate_pieces(doc: np.ndarray, pieces: pl.Series) -> tuple[np.ndarray, np
 
     The first occurrence is the original and every later one a duplicate (datatrove's find_duplicates).
     """
-    first = pl.DataFrame({"doc": doc, "piece": pieces}).select(pl.struct("doc", "piece").is_first_distinct())
-    return ~first.to_series().to_numpy(), pieces.str.len_chars().to_numpy().astype(np.int64)
+    # Compared by a 64-bit hash of (piece, document): cheaper than comparing strings, collisions negligible.
+    with np.errstate(over="ignore"):
+        key = pieces.hash(seed=0x5EED).to_numpy() ^ (doc.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    first = pl.Series(key).is_first_distinct().to_numpy()
+    return ~first, pieces.str.len_chars().to_numpy().astype(np.int64)
 
 
 @dataclass
 class Tokens:
-    """Word tokens of all documents in order: their document, line (index into Lines) and text."""
+    """Word tokens of all documents in order: their document, their line (index into DocText.lines), text."""
 
     doc: np.ndarray
     line: np.ndarray
@@ -71,9 +74,8 @@ class Tokens:
         """64-bit hash per token: n-grams compare these, not strings."""
         return self.text.hash(seed=0x5EED).to_numpy()
 
-    def subset(
-        self, keep_doc: np.ndarray, keep_line: np.ndarray, doc_index: np.ndarray, line_index: np.ndarray
-    ) -> Tokens:
+    def subset(self, keep_doc: np.ndarray, doc_index: np.ndarray, line_index: np.ndarray) -> Tokens:
+        """The tokens of the documents kept, renumbered; derived arrays are carried over, not recomputed."""
         mask = keep_doc[self.doc]
         sub = Tokens(
             doc=doc_index[self.doc[mask]],
@@ -131,10 +133,7 @@ class DocText:
     def tokens(self) -> Tokens:
         """Word tokens per line (tokens never cross a line break), in document order."""
         line_doc, lines = self.lines
-        lists = lines.to_frame("line").select(tokenize(pl.col("line"))).to_series()
-        counts = lists.list.len().to_numpy()
-        line = np.repeat(np.arange(len(lines), dtype=np.int64), counts)
-        text = lists.explode().drop_nulls().str.strip_chars()  # see words.TOKEN_PATTERN
+        line, text = tokenize_lines(lines)
         return Tokens(doc=line_doc[line], line=line, text=text)
 
     @cached_property
@@ -153,5 +152,5 @@ class DocText:
             line_keep = keep[line_doc]
             sub.lines = (new_index[line_doc[line_keep]], lines.filter(pl.Series(line_keep)))
             if "tokens" in cached:
-                sub.tokens = self.tokens.subset(keep, line_keep, new_index, np.cumsum(line_keep) - 1)
+                sub.tokens = self.tokens.subset(keep, new_index, np.cumsum(line_keep) - 1)
         return sub

@@ -1,23 +1,22 @@
-"""Word tokens for the Gopher and FineWeb rules, as one regex over a whole column.
+"""Word tokens for the Gopher and FineWeb rules, for a whole column of lines at once.
 
-datatrove counts words with spaCy's blank English tokenizer (whitespace chunks, then prefix, suffix and infix
-punctuation split off, then a list of exceptions). One spaCy call per document is most of datatrove's time;
-here a single regex (Rust, no look-around) reproduces the splits that change the counts: punctuation at word
-edges is its own token, one per character; ellipses and dash runs stay whole; hyphens and slashes between
-letters split; periods, apostrophes, `@`, `&`, `_` inside a word do not; numbers keep `1,000`, `10:30`,
-`12/05/2020`; contractions split (`do n't`, `that 's`); single letters, initialisms (`U.S.`) and common
-abbreviations (`Dr.`, `e.g.`) keep their period. The bench (bench/filters.py) compares the decisions.
+datatrove counts words with spaCy's blank English tokenizer: the text cut at whitespace into chunks, then
+prefix, suffix and infix punctuation split off each chunk, with a list of exceptions. One spaCy call per
+document is most of datatrove's time. Here the same is done on columns: two regex replacements split
+contractions (`do n't`, `that 's`, `can not`) and units (`2 m`); the lines are cut into chunks; a chunk of
+letters and digits only (most of them) is a token as it is; the others go through one regex (Rust, no
+look-around) that reproduces the splits that change the counts: punctuation at a chunk's edges is its own
+token, one per character; ellipses and dash runs stay whole; hyphens and slashes between letters split;
+periods, apostrophes, `@`, `&`, `_` inside a word do not; numbers keep `1,000`, `10:30`, `12/05/2020`;
+single letters, initialisms (`U.S.`) and common abbreviations (`Dr.`, `e.g.`) keep their period.
+bench/filters.py compares the resulting decisions with datatrove's.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
-# A word character: letters, digits and combining marks (not `_`, which spaCy splits at word edges).
-_W = r"[\p{L}\p{N}\p{M}]"
-# Characters that stay inside a word when a word character follows: everything that is not whitespace,
-# a word character, or one of spaCy's infix splitters (dashes, `~`, `:<>=/`, `,`, ellipses).
-_INNER = r"[^\s\p{L}\p{N}\p{M}\-–—~:<>=/,…]"
 # Common abbreviations that keep their period (a subset of what spaCy's English exceptions keep).
 _ABBREVIATIONS = (
     "Mr|Mrs|Ms|Messrs|Dr|Prof|St|Mt|Jr|Gen|Gov|Sen|Rep|Rev|Adm|Bros|Inc|Ltd|Co|co|Corp|vs|v\\.s"
@@ -28,27 +27,46 @@ _ABBREVIATIONS = (
 # A run of two or more infix characters between word characters stays (std::env, x->y, a=>b), unless it
 # is all hyphens (a--b splits).
 _RUN = r"(?:[:<>=/~][:<>=/~\-]+|-[:<>=/~][:<>=/~\-]*)"
-_CORE = rf"{_W}+(?:{_INNER}+{_W}+|[:<>=/,]+\p{{N}}{_W}*|{_RUN}{_W}+)*\+*"
-TOKEN_PATTERN = "|".join(
-    [
-        r"(?:https?|ftp)://\S*[^\s.,;:!?)\]}>\"']",  # a URL, without the punctuation that ends a sentence
-        r"(?:\p{L}\.)*\p{Lu}\.",  # A.  U.S.  N.Y.
-        rf"(?:{_ABBREVIATIONS})\.",
-        rf"\p{{Ll}}\.(?:{_CORE})?",  # a.  x.y
-        rf"{_W}*\p{{L}}(?:-\p{{N}}{_W}*)+",  # COVID-19 UTF-8: a hyphen between a letter and a digit stays
-        # -f --with /usr .NET: spaCy does not split these off a word's start (only after whitespace, which
-        # the match then includes and DocText.tokens strips; inside a word they split: well-known).
-        rf"(?:^|\s)[-/.]+{_CORE}",
-        # Vcs- /proc/ flag\ : nor these off a word's end, when whitespace follows (also stripped).
-        rf"{_CORE}[\\/\-^|~]+(?:\s|$)",
-        rf"@?{_CORE}",  # @user
-        rf"\+\p{{N}}{_W}*",  # +0200
-        r"\.{2,}|…+|-{2,}",
-        r"\):|:\)|\(:|:\(|;\)|:-\)|:-\(",  # emoticons are single tokens, e.g. "(see below):"
-        r"['’](?:[sSdDmM]|re|ve|ll|RE|VE|LL)\b",  # 's 're 've 'll 'd 'm, split off by CONTRACTION_PATTERN
-        r"\S",  # any other character is a token of its own
-    ]
+
+
+def _token_pattern(word: str, digit: str, inner: str) -> str:
+    """The token regex for one chunk (no whitespace inside) over given character classes: Unicode ones, or
+    ASCII ones for ASCII-only chunks, where the regex engine's DFA runs several times faster and the matches
+    are the same. Letter case (initialisms, single letters with a period, COVID-19) is tested on ASCII
+    letters only: smaller automata, and those exceptions are about Latin abbreviations anyway."""
+    core = rf"{word}+(?:{inner}+{word}+|[:<>=/,]+{digit}{word}*|{_RUN}{word}+)*\+*"
+    return "|".join(
+        [
+            r"(?:https?|ftp)://\S*[^\s.,;:!?)\]}>\"']",  # a URL, without the punctuation that ends a sentence
+            r"(?:[A-Za-z]\.)*[A-Z]\.",  # A.  U.S.  N.Y.
+            rf"(?:{_ABBREVIATIONS})\.",
+            rf"[a-z]\.(?:{core})?",  # a.  x.y
+            rf"{word}*[A-Za-z](?:-{digit}{word}*)+",  # COVID-19 UTF-8: a hyphen between a letter and a digit
+            # spaCy does not split - / . off a chunk's start, nor \ / - ^ | ~ off its end (-f --with /usr
+            # .NET Vcs- /proc/ flag\); inside a chunk they split (well-known). @user stays whole too.
+            rf"(?:^[-/.]+|@)?{core}(?:[\\/\-^|~]+$)?",
+            rf"\+{digit}{word}*",  # +0200
+            r"\.{2,}|…+|-{2,}",
+            r"\):|:\)|\(:|:\(|;\)|:-\)|:-\(",  # emoticons are single tokens, e.g. "(see below):"
+            # 's 're 've 'll 'd 'm, split off by CONTRACTION_PATTERN. (Unicode \b also keeps the regex engine
+            # off its lazy DFA for non-ASCII text, where this pattern's DFA would thrash: 20x slower.)
+            r"['’](?:[sSdDmM]|re|ve|ll|RE|VE|LL)\b",
+            r"\S",  # any other character is a token of its own
+        ]
+    )
+
+
+# A word character: letters, digits and combining marks (not `_`, which spaCy splits at word edges). Inner
+# characters stay inside a word when a word character follows: all but whitespace, word characters and
+# spaCy's infix splitters (dashes, `~`, `:<>=/`, `,`, ellipses).
+TOKEN_PATTERN = _token_pattern(
+    word=r"[\p{L}\p{N}\p{M}]", digit=r"\p{N}", inner=r"[^\s\p{L}\p{N}\p{M}\-–—~:<>=/,…]"
 )
+ASCII_TOKEN_PATTERN = _token_pattern(word="[A-Za-z0-9]", digit="[0-9]", inner=r"[^\sA-Za-z0-9\-~:<>=/,]")
+# A chunk that is one token as it is.
+_PLAIN_CHUNK = r"^[\p{L}\p{M}\p{N}]+$"
+
+
 # spaCy splits these contractions off the word before them (`don't` -> `do n't`, `it's` -> `it 's`), and
 # a unit off the digit before it (`2m` -> `2 m`, `5GB` -> `5 GB`) ...
 _UNITS = "km|m|cm|mm|dm|nm|ha|yd|ft|kg|g|mg|lb|oz|mph|kmh|hPa|Pa|mbar|mb|MB|kb|KB|gb|GB|tb|TB|T|G|M|K"
@@ -86,9 +104,41 @@ def _bare_contraction_pattern() -> tuple[str, str]:
 BARE_CONTRACTION_PATTERN, _BARE_CONTRACTION_REPLACEMENT = _bare_contraction_pattern()
 
 
-def tokenize(text: pl.Expr) -> pl.Expr:
-    """list[str] of word tokens per text (punctuation tokens included, whitespace never a token)."""
-    split = text.str.replace_all(CONTRACTION_PATTERN, "${2} ${1}${3}").str.replace_all(
+def tokenize_lines(lines: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """(line index, token) for every word token of every line, in order; no line break inside a line."""
+    split = lines.str.replace_all(CONTRACTION_PATTERN, "${2} ${1}${3}").str.replace_all(
         BARE_CONTRACTION_PATTERN, _BARE_CONTRACTION_REPLACEMENT
     )
-    return split.str.extract_all(TOKEN_PATTERN)
+    # Chunks at spaces; an empty chunk (two spaces) or one with a tab inside is simply not plain, and the
+    # token regex, which never matches whitespace, handles it.
+    pieces = split.str.split(" ")
+    chunk_line = np.repeat(np.arange(len(lines)), pieces.list.len().to_numpy())
+    chunks = pieces.explode()
+    plain = chunks.str.contains(_PLAIN_CHUNK).to_numpy()
+    per_chunk = np.ones(len(chunks), dtype=np.int64)
+    runs = [(np.flatnonzero(plain), chunks.filter(pl.Series(plain)))]
+    other = np.flatnonzero(~plain)
+    ascii_only = ~chunks.gather(other).str.contains(r"[^\x00-\x7f]").to_numpy()
+    for index, pattern in ((other[ascii_only], ASCII_TOKEN_PATTERN), (other[~ascii_only], TOKEN_PATTERN)):
+        lists = chunks.gather(index).str.extract_all(pattern)
+        per_chunk[index] = lists.list.len().to_numpy()
+        runs.append((index, lists.explode().drop_nulls()))
+    return np.repeat(chunk_line, per_chunk), _interleave(runs, per_chunk)
+
+
+def _interleave(runs: list[tuple[np.ndarray, pl.Series]], per_chunk: np.ndarray) -> pl.Series:
+    """The runs' tokens in chunk order: a token goes to its chunk's offset plus its rank in the chunk."""
+    first = np.cumsum(per_chunk) - per_chunk
+    order = np.empty(int(per_chunk.sum()), dtype=np.int64)
+    done = 0
+    for index, run in runs:
+        counts = per_chunk[index]
+        rank = np.arange(len(run)) - np.repeat(np.cumsum(counts) - counts, counts)
+        order[np.repeat(first[index], counts) + rank] = done + np.arange(len(run))
+        done += len(run)
+    return pl.concat([run for _, run in runs]).gather(order)
+
+
+def tokenize(text: str) -> list[str]:
+    """The word tokens of one text (for tests and exploration; the stage tokenises whole columns)."""
+    return tokenize_lines(pl.Series(text.splitlines(), dtype=pl.String))[1].to_list()
