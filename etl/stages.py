@@ -6,6 +6,9 @@ prefix of this chain; a disabled stage is left out, so it neither counts nor dro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pyarrow as pa
 
 from transforms.normalize import normalize_batch
@@ -14,51 +17,38 @@ from transforms.stage import BatchStage, FunctionStage, RemovalFilter
 ORDER = ("normalize", "exact_dedup", "quality", "near_dedup", "tokenize")
 
 
-class TokenizeStage(BatchStage):
-    """The tokenizer as a batch stage; the encoder loads once per worker."""
+class LoadedStage(BatchStage):
+    """A stage whose model (tokenizer, language id, word lists) loads once per worker, on first use."""
 
-    name = "tokenize"
-
-    def __init__(self, config):
-        self.config = config
-        self._encoder = None
+    def __init__(self, name: str, load: Callable[[], Any], apply: Callable[[Any, pa.RecordBatch], tuple]):
+        self.name, self._load, self._apply = name, load, apply
+        self._model = None
 
     def setup(self) -> None:
-        if self._encoder is None:
-            from transforms.tokenize import load_encoder
-
-            self._encoder = load_encoder(self.config)
-
-    def process(self, batch):
-        from transforms.tokenize import tokenize_batch
-
-        self.setup()
-        return tokenize_batch(batch, self._encoder)
-
-
-class QualityStage(BatchStage):
-    """The heuristic quality filters as a batch stage; the language model and word lists load once."""
-
-    name = "quality"
-
-    def __init__(self, config):
-        self.config = config
-        self._filter = None
-
-    def setup(self) -> None:
-        if self._filter is None:
-            from transforms.quality import BatchQualityFilter
-
-            self._filter = BatchQualityFilter(self.config)
+        if self._model is None:
+            self._model = self._load()
 
     def process(self, batch):
         self.setup()
-        result = self._filter(batch)
-        return result.kept, result.rejects
+        return self._apply(self._model, batch)
+
+
+def tokenize_stage(config) -> BatchStage:
+    from transforms.tokenize import load_encoder, tokenize_batch
+
+    return LoadedStage(
+        "tokenize", lambda: load_encoder(config), lambda enc, batch: tokenize_batch(batch, enc)
+    )
 
 
 def quality_stage(config) -> BatchStage:
-    return QualityStage(config)
+    from transforms.quality import BatchQualityFilter
+
+    def apply(judge, batch):
+        result = judge(batch)
+        return result.kept, result.rejects
+
+    return LoadedStage("quality", lambda: BatchQualityFilter(config), apply)
 
 
 def build_chain(
@@ -79,5 +69,5 @@ def build_chain(
         elif name == "near_dedup" and config.near_dedup.enabled:
             chain.append(RemovalFilter("near_dedup", near_removals))
         elif name == "tokenize":
-            chain.append(TokenizeStage(config.tokenize))
+            chain.append(tokenize_stage(config.tokenize))
     return chain
