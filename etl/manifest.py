@@ -106,13 +106,13 @@ def build_manifest(
     }
 
 
-def _clear_outputs(fs, root: str, keep: set[str]) -> None:
+def _clear_outputs(fs, root: str) -> None:
+    """Delete every file an earlier run left in the output folders; the commit then moves the new ones in."""
     for sub in OUTPUT_DIRS:
         path = f"{root}/{sub}"
         if fs.exists(path):
             for old in fs.find(path):
-                if old not in keep:
-                    fs.rm(old)
+                fs.rm(old)
 
 
 def commit(out: str, moves: list[tuple[str, str]], manifest: dict) -> None:
@@ -123,7 +123,7 @@ def commit(out: str, moves: list[tuple[str, str]], manifest: dict) -> None:
     if fs.exists(manifest_path):
         fs.rm(manifest_path)
     targets = {f"{root}/{rel}" for _, rel in moves}
-    _clear_outputs(fs, root, keep=set())
+    _clear_outputs(fs, root)
     for staged, rel in moves:
         _, src = fsspec.core.url_to_fs(staged)
         fs.makedirs(f"{root}/{rel.rsplit('/', 1)[0]}", exist_ok=True)
@@ -136,8 +136,3 @@ def commit(out: str, moves: list[tuple[str, str]], manifest: dict) -> None:
         json.dump(manifest, fh, indent=2, sort_keys=False)
         fh.write("\n")
     fs.mv(tmp, manifest_path)
-
-
-def read_manifest(out: str) -> dict:
-    with fsspec.open(f"{out.rstrip('/')}/manifest.json", "r") as fh:
-        return json.load(fh)

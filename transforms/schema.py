@@ -38,10 +38,6 @@ REJECT_SCHEMA = pa.schema(
 SHARD_COLUMNS = ("doc_id", "tokens", "num_tokens", "source", "meta")
 
 
-def empty_docs() -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], DOC_SCHEMA)
-
-
 def text_bytes(batch: pa.RecordBatch) -> int:
     """UTF-8 bytes of the text column, read off the Arrow offsets (no copy)."""
     col = batch.column(batch.schema.get_field_index("text"))

@@ -2,14 +2,13 @@
 
 A `BatchStage` turns one document batch into (kept, rejects). Map stages (normalize, quality, tokenize) are
 BatchStages; shuffle stages (exact and near dedup) produce a removal map that `RemovalFilter` applies, so the
-text itself never crosses a shuffle. `MapStage` runs any BatchStage as a Beam ParDo with a rejects output.
+text itself never crosses a shuffle.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import apache_beam as beam
 import pyarrow as pa
 
 from transforms.near_dedup.hashing import doc_keys
@@ -72,30 +71,3 @@ class RemovalFilter(BatchStage):
             self.removals.column("detail").take(rows).combine_chunks(),
             self.removals.column("value").take(rows).combine_chunks(),
         )
-
-
-class _RunStage(beam.DoFn):
-    def __init__(self, stage: BatchStage):
-        self.stage = stage
-
-    def setup(self):
-        self.stage.setup()
-
-    def process(self, batch):
-        kept, rejects = self.stage.process(batch)
-        if kept.num_rows:
-            yield kept
-        if rejects.num_rows:
-            yield beam.pvalue.TaggedOutput("rejects", rejects)
-
-
-class MapStage(beam.PTransform):
-    """Any BatchStage as a ParDo: returns {"kept": ..., "rejects": ...}."""
-
-    def __init__(self, stage: BatchStage):
-        super().__init__(label=f"MapStage({stage.name})")
-        self.stage = stage
-
-    def expand(self, batches):
-        outputs = batches | beam.ParDo(_RunStage(self.stage)).with_outputs("rejects", main="kept")
-        return {"kept": outputs.kept, "rejects": outputs.rejects}

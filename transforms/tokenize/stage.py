@@ -13,6 +13,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from transforms.rejects import rejects_from_docs, split_by_mask
+from transforms.schema import text_bytes
 from transforms.tokenize.encoder import Encoder, load_encoder
 from transforms.tokenize.params import TokenizeConfig
 from transforms.tokenize.ragged import add_special_ids
@@ -26,11 +27,6 @@ def _with_column(batch: pa.RecordBatch, name: str, values: pa.Array) -> pa.Recor
     if index >= 0:
         return batch.set_column(index, name, values)
     return batch.append_column(name, values)
-
-
-def _text_bytes(batch: pa.RecordBatch) -> int:
-    # transforms.schema.text_bytes reads `.offsets`, which pyarrow 25's LargeStringArray lacks.
-    return int(pc.sum(pc.binary_length(batch.column(batch.schema.get_field_index("text")))).as_py() or 0)
 
 
 def tokenize_batch(batch: pa.RecordBatch, encoder: Encoder) -> tuple[pa.RecordBatch, pa.RecordBatch]:
@@ -69,7 +65,7 @@ class _TokenizeBatches(beam.DoFn):
         self.docs_kept.inc(kept.num_rows)
         self.rejected.inc(rejects.num_rows)
         self.tokens.inc(int(pc.sum(kept.column(kept.schema.get_field_index("num_tokens"))).as_py() or 0))
-        self.bytes.inc(_text_bytes(batch))
+        self.bytes.inc(text_bytes(batch))
         if kept.num_rows:
             yield kept
         if rejects.num_rows:
