@@ -1,14 +1,19 @@
 """The manifest: the commit point of a run, and the only list of files a reader trusts.
 
-Commit protocol (crash safety): every file is first written under OUT/_staging; at commit the old manifest is
-removed (the dataset is now uncommitted), staged files are moved to their final names, files of earlier runs
-that the new manifest does not list are deleted, and manifest.json is written last through a temporary name.
-A run killed anywhere leaves either the old committed dataset, or no manifest at all, never a mixed one.
+Commit protocol (docs/failures.md): files are staged under OUT/_staging/<run>/ and moved to names that carry
+the new version's id (`shards/part-00000-<version>.parquet`), which the committed manifest does not use; then
+one atomic write of manifest.json switches readers to the new version; only then are the files that the old
+version alone used deleted. Killed at any moment, the output holds the old dataset or the new one, complete.
+The version id is a hash of the staged files' contents and the config, so a rerun writes the same names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import signal
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -18,7 +23,10 @@ from etl.stages import ORDER
 
 SCHEMA_VERSION = 1
 STAGES = ("read", *ORDER)
-OUTPUT_DIRS = ("shards", "stats", "rejects", "quarantine", "validation")
+# Folders of the dataset proper; files in them that the new manifest does not name are the old version's.
+DATASET_DIRS = ("shards", "stats", "rejects", "quarantine")
+# Set aside for the test of a kill at a chosen moment of the commit (tests/test_commit_kills.py).
+FAILPOINT_ENV = "CORPUS_ETL_FAILPOINT"
 
 
 class ReconcileError(RuntimeError):
@@ -71,13 +79,23 @@ def count_summary(stages: dict[str, dict], kept: int) -> dict:
     }
 
 
-def final_names(unit_results: list[dict]) -> dict[str, list[tuple[dict, str]]]:
-    """Staged files in (unit, index) order with their final relative names part-NNNNN.parquet."""
+def version_id(unit_results: list[dict], config_hash: str) -> str:
+    """A content id of the run's outputs: equal for reruns, different whenever any staged byte differs."""
+    h = hashlib.sha256(config_hash.encode())
+    for result in sorted(unit_results, key=lambda r: r["unit"]):
+        for kind in ("shards", "stats", "rejects"):
+            for f in result[kind]:
+                h.update(f"{kind}:{f['sha256']};".encode())
+    return h.hexdigest()[:12]
+
+
+def final_names(unit_results: list[dict], version: str) -> dict[str, list[tuple[dict, str]]]:
+    """Staged files in (unit, index) order with their final relative names part-NNNNN-<version>.parquet."""
     ordered = sorted(unit_results, key=lambda r: r["unit"])
     names: dict[str, list[tuple[dict, str]]] = {}
     for kind in ("shards", "stats", "rejects"):
         files = [f for r in ordered for f in r[kind]]
-        names[kind] = [(f, f"{kind}/part-{i:05d}.parquet") for i, f in enumerate(files)]
+        names[kind] = [(f, f"{kind}/part-{i:05d}-{version}.parquet") for i, f in enumerate(files)]
     return names
 
 
@@ -90,6 +108,7 @@ def build_manifest(
     rejects: list[dict],
     validation: dict,
     quarantine: list[dict],
+    stats: list[dict] = (),
 ) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -102,37 +121,71 @@ def build_manifest(
         "shards": shards,
         "quarantine": quarantine,
         "rejects": rejects,
+        "stats": list(stats),
         "validation": validation,
     }
 
 
-def _clear_outputs(fs, root: str) -> None:
-    """Delete every file an earlier run left in the output folders; the commit then moves the new ones in."""
-    for sub in OUTPUT_DIRS:
+def failpoint(name: str) -> None:
+    """SIGKILL this process at a named moment of the commit when the test environment asks for it."""
+    if os.environ.get(FAILPOINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _write_manifest(fs, root: str, manifest: dict) -> None:
+    """One atomic write: a rename on local disk, a single PUT of the whole object on S3."""
+    data = (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode()
+    path = f"{root}/manifest.json"
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    if "file" in protocols or "local" in protocols:
+        tmp = f"{root}/.manifest.json.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    else:
+        fs.pipe_file(path, data)
+
+
+def _move(fs, root: str, staged: str, rel: str) -> None:
+    _, src = fsspec.core.url_to_fs(staged)
+    fs.makedirs(f"{root}/{rel.rsplit('/', 1)[0]}", exist_ok=True)
+    fs.mv(src, f"{root}/{rel}")
+
+
+def _remove_unlisted(fs, root: str, folders: tuple[str, ...], keep: set[str]) -> None:
+    for sub in folders:
         path = f"{root}/{sub}"
         if fs.exists(path):
             for old in fs.find(path):
-                fs.rm(old)
+                if old not in keep:
+                    fs.rm(old)
 
 
-def commit(out: str, moves: list[tuple[str, str]], manifest: dict) -> None:
-    """Move staged files (staged URL, final relative path) into place and write the manifest last."""
+def commit(out: str, moves: list[tuple[str, str]], manifest: dict, after: list[tuple[str, str]] = ()) -> None:
+    """Move the new version's files in beside the old, switch manifest.json, then delete the old version.
+
+    `moves` are (staged URL, final relative path) of the dataset; `after` are files no reader trusts (the
+    report, Data Docs), replaced once the switch is made.
+    """
     fs, root = fsspec.core.url_to_fs(out)
     root = root.rstrip("/")
-    manifest_path = f"{root}/manifest.json"
-    if fs.exists(manifest_path):
-        fs.rm(manifest_path)
-    targets = {f"{root}/{rel}" for _, rel in moves}
-    _clear_outputs(fs, root)
-    for staged, rel in moves:
-        _, src = fsspec.core.url_to_fs(staged)
-        fs.makedirs(f"{root}/{rel.rsplit('/', 1)[0]}", exist_ok=True)
-        fs.mv(src, f"{root}/{rel}")
-    missing = [t for t in targets if not fs.exists(t)]
+    failpoint("commit.before_moves")
+    for i, (staged, rel) in enumerate(moves):
+        _move(fs, root, staged, rel)
+        if i == 0:
+            failpoint("commit.mid_moves")
+    missing = [rel for _, rel in moves if not fs.exists(f"{root}/{rel}")]
     if missing:
         raise RuntimeError(f"commit: files missing after the move: {missing[:3]}")
-    tmp = f"{root}/.manifest.json.tmp"
-    with fs.open(tmp, "w") as fh:
-        json.dump(manifest, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-    fs.mv(tmp, manifest_path)
+    failpoint("commit.before_manifest")
+    _write_manifest(fs, root, manifest)
+    failpoint("commit.after_manifest")
+    keep = {f"{root}/{rel}" for _, rel in moves}
+    _remove_unlisted(fs, root, DATASET_DIRS, keep)
+    failpoint("commit.after_cleanup")
+    extra = {f"{root}/{rel}" for _, rel in after}
+    _remove_unlisted(fs, root, ("validation",), extra)
+    for staged, rel in after:
+        _move(fs, root, staged, rel)

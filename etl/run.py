@@ -1,6 +1,6 @@
 """One run, end to end: plan -> Beam pipeline -> reconcile counts -> validate -> report -> commit manifest.
 
-The pipeline writes only under OUT/_staging; everything after it (checks, validation, report, commit) runs in
+The pipeline writes only under OUT/_staging/<run>; everything after it (checks, validation, report, commit) runs in
 the driver on the small per-unit results, so the same code commits for a local or a distributed runner.
 """
 
@@ -17,7 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from etl import lease
 from etl import manifest as mf
+from etl.overlap import check_inputs_outside_output
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
 from etl.progress import stage_counters
@@ -107,48 +109,56 @@ def _write_report(
         fh.write(html)
 
 
-def run_pipeline(
-    inputs: list[str], output: str, config, beam_args: list[str] | tuple[str, ...] = ()
-) -> RunResult:
-    started = time.time()
-    files = expand_inputs(inputs)
-    units = plan_units(files, config.input.unit_bytes)
-    out = output.rstrip("/")
-    staging = f"{out}/_staging"
-    fs, staging_path = fsspec.core.url_to_fs(staging)
-    if fs.exists(staging_path):
-        fs.rm(staging_path, recursive=True)
-    fs.makedirs(staging_path, exist_ok=True)
+def _fresh_staging(out: str, owner: str) -> str:
+    """This run's own staging folder; the folders of earlier, dead runs go (the lease says none is live)."""
+    fs, root = fsspec.core.url_to_fs(f"{out}/_staging")
+    if fs.exists(root):
+        for old in fs.ls(root, detail=False):
+            fs.rm(old, recursive=True)
+    staging = f"{out}/_staging/{owner}"
+    fs.makedirs(f"{root}/{owner}", exist_ok=True)
+    return staging
 
-    from transforms.tokenize import load_tokenizer_info
 
-    tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
-    log.info("run: %d files in %d work units -> %s", len(files), len(units), out)
+def _remove_staging(out: str, staging: str) -> None:
+    fs, path = fsspec.core.url_to_fs(staging)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+    _, parent = fsspec.core.url_to_fs(f"{out}/_staging")
+    if fs.exists(parent) and not fs.ls(parent, detail=False):
+        fs.rm(parent, recursive=True)
+
+
+def _execute(units: list, config, staging: str, beam_args) -> list[dict]:
     p = beam.Pipeline(options=pipeline_options(beam_args))
     build_pipeline(p, units, config, staging)
     beam_result = p.run()
     beam_result.wait_until_finish()
     counters = stage_counters(beam_result)
     log.info("beam counters: %s", json.dumps(counters), extra={"fields": {"counters": counters}})
+    return _read_unit_results(staging, len(units))
 
-    results = _read_unit_results(staging, len(units))
-    names = mf.final_names(results)
+
+def _entries(named: list[tuple[dict, str]], tokens: bool) -> list[dict]:
+    keys = ("rows", "tokens", "bytes", "sha256") if tokens else ("rows", "bytes", "sha256")
+    return [{"path": rel, **{k: f[k] for k in keys}} for f, rel in named]
+
+
+def _assemble(config, files, units, results, tokenizer, staging, beam_args) -> tuple[dict, list, list]:
+    """The manifest to commit, the dataset's moves and the moves of what no reader trusts (report, docs)."""
+    names = mf.final_names(results, mf.version_id(results, config.hash()))
     kept = sum(f["rows"] for f, _ in names["shards"])
     stages = mf.merge_stage_counts(results)
     problems = mf.reconcile(stages, kept)
     if problems:
         raise mf.ReconcileError("counts do not reconcile: " + "; ".join(problems))
     counts = mf.count_summary(stages, kept)
-    shard_entries = [
-        {"path": rel, "rows": f["rows"], "tokens": f["tokens"], "bytes": f["bytes"], "sha256": f["sha256"]}
-        for f, rel in names["shards"]
-    ]
-    reject_entries = [
-        {"path": rel, "rows": f["rows"], "bytes": f["bytes"], "sha256": f["sha256"]}
-        for f, rel in names["rejects"]
-    ]
+    shard_entries = _entries(names["shards"], tokens=True)
     stats_by_shard = _read_stats(names["stats"], names["shards"])
-    draft = mf.build_manifest(config, files, tokenizer, counts, shard_entries, reject_entries, {}, [])
+    draft = mf.build_manifest(
+        config, files, tokenizer, counts, shard_entries, _entries(names["rejects"], False), {}, [],
+        stats=_entries(names["stats"], False),
+    )  # fmt: skip
     validation = _validate(config, stats_by_shard, draft, staging)
     quarantined = set(validation.get("quarantine", []))
     draft["shards"] = [s for s in shard_entries if s["path"] not in quarantined]
@@ -158,22 +168,47 @@ def run_pipeline(
         if s["path"] in quarantined
     ]
     draft["validation"] = validation
-    input_bytes = sum(b for _, b in files)
     # Only facts that a rerun reproduces: the manifest is byte-identical across reruns except created_at.
     draft["run"] = {
         "work_units": len(units),
         "input_files": len(files),
-        "input_bytes": input_bytes,
+        "input_bytes": sum(b for _, b in files),
         "text_bytes": stages["read"]["in_bytes"],
         "beam_args": list(beam_args),
     }
-    moves = []
-    for f, rel in names["shards"]:
-        moves.append((f["path"], rel.replace("shards/", "quarantine/", 1) if rel in quarantined else rel))
+    moves = [
+        (f["path"], rel.replace("shards/", "quarantine/", 1) if rel in quarantined else rel)
+        for f, rel in names["shards"]
+    ]
     moves += [(f["path"], rel) for kind in ("stats", "rejects") for f, rel in names[kind]]
     _write_report(staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard)
-    moves.append((f"{staging}/report/index.html", "report/index.html"))
-    moves += _staged_tree(staging, "validation")
-    mf.commit(out, moves, draft)
-    fs.rm(staging_path, recursive=True)
-    return RunResult(draft, out, time.time() - started, input_bytes)
+    after = [(f"{staging}/report/index.html", "report/index.html"), *_staged_tree(staging, "validation")]
+    return draft, moves, after
+
+
+def run_pipeline(
+    inputs: list[str], output: str, config, beam_args: list[str] | tuple[str, ...] = ()
+) -> RunResult:
+    """Run and commit, holding the output's lease throughout (docs/failures.md)."""
+    started = time.time()
+    out = output.rstrip("/")
+    check_inputs_outside_output(inputs, out)
+    held = lease.acquire(out)
+    try:
+        files = expand_inputs(inputs)
+        check_inputs_outside_output(inputs, out, [url for url, _ in files])
+        units = plan_units(files, config.input.unit_bytes)
+        staging = _fresh_staging(out, held.owner)
+
+        from transforms.tokenize import load_tokenizer_info
+
+        tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
+        log.info("run: %d files in %d work units -> %s", len(files), len(units), out)
+        results = _execute(units, config, staging, beam_args)
+        draft, moves, after = _assemble(config, files, units, results, tokenizer, staging, beam_args)
+        held.check()
+        mf.commit(out, moves, draft, after)
+        _remove_staging(out, staging)
+    finally:
+        held.release()
+    return RunResult(draft, out, time.time() - started, draft["run"]["input_bytes"])
