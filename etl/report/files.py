@@ -21,25 +21,32 @@ from etl.report.page import render_report
 REPORT_PATH = "report/index.html"
 
 
-def _dataset(out_dir: str, folder: str) -> pads.Dataset | None:
+def _dataset(out_dir: str, folder: str, manifest: dict | None = None) -> pads.Dataset | None:
+    """The files of `folder` that the manifest lists (a reader trusts nothing else: during a commit the old
+    version's files are still beside the new ones). Outputs from before the manifest listed them: a glob."""
     fs, root = fsspec.core.url_to_fs(out_dir)
-    paths = sorted(fs.glob(f"{root.rstrip('/')}/{folder}/*.parquet"))
+    root = root.rstrip("/")
+    listed = (manifest or {}).get(folder)
+    if listed is not None:
+        paths = [f"{root}/{entry['path']}" for entry in listed]
+    else:
+        paths = sorted(fs.glob(f"{root}/{folder}/*.parquet"))
     if not paths:
         return None
     return pads.dataset(paths, filesystem=fs, format="parquet")
 
 
-def load_stats(out_dir: str) -> pa.Table | None:
+def load_stats(out_dir: str, manifest: dict | None = None) -> pa.Table | None:
     """All shards' statistics (``OUT/stats/*.parquet``) as one table; columns missing in a file become null."""
-    ds = _dataset(out_dir, "stats")
+    ds = _dataset(out_dir, "stats", manifest)
     if ds is None:
         return None
     return pa.concat_tables([f.to_table() for f in ds.get_fragments()], promote_options="default")
 
 
-def load_rejects(out_dir: str, per_reason: int = 3) -> pa.Table | None:
+def load_rejects(out_dir: str, per_reason: int = 3, manifest: dict | None = None) -> pa.Table | None:
     """``OUT/rejects/*.parquet`` without texts, except for the rows the report shows as samples."""
-    ds = _dataset(out_dir, "rejects")
+    ds = _dataset(out_dir, "rejects", manifest)
     if ds is None:
         return None
     columns = [c for c in ds.schema.names if c != "text"]
@@ -73,9 +80,9 @@ def write_report(
         with fs.open(f"{root}/manifest.json", "r") as f:
             manifest = json.load(f)
     if rejects is None:
-        rejects = load_rejects(out_dir)
+        rejects = load_rejects(out_dir, manifest=manifest)
     if stats is None:
-        stats = load_stats(out_dir)
+        stats = load_stats(out_dir, manifest)
     page = render_report(manifest, rejects, stats, validation or manifest.get("validation"))
     fs.makedirs(f"{root}/report", exist_ok=True)
     with fs.open(f"{root}/{REPORT_PATH}", "w", encoding="utf-8") as f:
