@@ -1,34 +1,36 @@
-"""Read input files (any fsspec URL) into record batches of documents, and bad input into reject rows.
+"""Read input files (local paths or fsspec URLs) into record batches of documents, and bad input into reject rows.
 
-Nothing is skipped silently: a line that is not a usable document becomes a reject naming file and line, and a
-file that cannot be read at all (corrupt archive, unknown format, empty) becomes one reject naming the file.
+Nothing is skipped silently and no input aborts a run: a line that is not a usable document becomes a reject
+naming file and line, and a file that cannot be read to its end (corrupt or truncated archive, unknown format,
+empty, a special file, a dangling link) becomes one reject naming the file and its last good line.
 `read_file` yields ("docs", batch) and ("rejects", batch) pairs in file order, so callers stream.
+Reasons are listed in docs/failures.md ("Input faults").
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import zlib
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import fsspec
-import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
-import zstandard
 
-from transforms.rejects import input_reject
-from transforms.schema import DOC_SCHEMA, REJECT_SCHEMA
+from etl.input_files import InputError, InputFault, expand_inputs, open_input
+from etl.parquet_input import read_parquet
+from etl.streams import STREAM_ERRORS, fault_reason, open_decompressed
+from transforms.rejects import input_reject, input_reject_batch
+from transforms.schema import DOC_SCHEMA
+
+__all__ = ["InputError", "InputSpec", "detect_format", "expand_inputs", "read_file"]
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
-
-
-class InputError(ValueError):
-    """Input that names no readable file; the message says which pattern."""
+# Errors that parsing one record can raise on hostile data; any of them rejects that record, never the run.
+RECORD_ERRORS = (ValueError, TypeError, RecursionError, UnicodeError, OverflowError)
+# A \u escape of a UTF-16 surrogate: the only way JSON on valid UTF-8 gives a string UTF-8 cannot encode.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -37,34 +39,6 @@ class InputSpec:
     id_field: str | None = "id"
     format: str = "auto"
     batch_rows: int = 4096
-
-
-def _with_protocol(fs: fsspec.AbstractFileSystem, path: str) -> str:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
-
-
-def expand_inputs(patterns: list[str]) -> list[tuple[str, int]]:
-    """Every file matched by the patterns (globs, directories, single files) with its size, sorted, unique."""
-    found: dict[str, int] = {}
-    for pattern in patterns:
-        fs, path = fsspec.core.url_to_fs(pattern)
-        matches = fs.glob(path, detail=True) if fsspec.core.has_magic(path) else {}
-        if not matches and fs.exists(path):
-            matches = {path: fs.info(path)}
-        files = {}
-        for name, info in matches.items():
-            if info.get("type") == "directory":
-                for sub, subinfo in fs.find(name, detail=True).items():
-                    if not sub.rsplit("/", 1)[-1].startswith("."):
-                        files[sub] = subinfo
-            else:
-                files[name] = info
-        if not files:
-            raise InputError(f"--input {pattern!r} matches no file")
-        for name, info in files.items():
-            found[_with_protocol(fs, name)] = int(info.get("size") or 0)
-    return sorted(found.items())
 
 
 def detect_format(url: str, forced: str = "auto") -> tuple[str | None, str | None]:
@@ -85,29 +59,71 @@ def detect_format(url: str, forced: str = "auto") -> tuple[str | None, str | Non
     return None, compression
 
 
-def _reject_batch(rows: list[dict]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist(rows, schema=REJECT_SCHEMA)
-
-
 def _doc_batch(rows: dict[str, list]) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(rows, schema=DOC_SCHEMA)
 
 
-def _open_decompressed(raw: io.BufferedIOBase, compression: str | None):
-    if compression == "gzip":
-        return gzip.GzipFile(fileobj=raw)
-    if compression == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-    return raw
+def _file_reject(url: str, line: int, reason: str, detail: str) -> tuple[str, pa.RecordBatch]:
+    return "rejects", input_reject_batch([input_reject(url, line, reason, detail)])
 
 
-# Errors a damaged archive raises mid-stream; the lines read before it stay documents.
-ARCHIVE_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError, OSError)
+class HugeInt:
+    """A JSON integer with more digits than Python converts (sys.get_int_max_str_digits), kept as its digits."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+    def __str__(self) -> str:
+        return self.digits
 
 
-def _iter_lines(stream) -> Iterator[bytes]:
-    buffered = io.BufferedReader(stream, buffer_size=1 << 20) if not hasattr(stream, "peek") else stream
-    yield from buffered
+def _parse_int(digits: str) -> int | HugeInt:
+    try:
+        return int(digits)
+    except ValueError:
+        return HugeInt(digits)
+
+
+def _decode_json(line: str) -> tuple[object, str | None]:
+    """(record, None) or (None, why the line is not JSON we can hold)."""
+    try:
+        return json.loads(line), None
+    except json.JSONDecodeError as err:
+        return None, f"{err.msg} at column {err.colno}"
+    except RecursionError:
+        return None, f"nested deeper than the parser's limit ({sys.getrecursionlimit()} levels)"
+    except ValueError:
+        pass  # an integer over the digit limit: parse again keeping such integers as digits
+    try:
+        return json.loads(line, parse_int=_parse_int), None
+    except (ValueError, RecursionError) as err:
+        return None, f"{type(err).__name__}: {err}"
+
+
+def _unencodable(value: str, name: str) -> str | None:
+    """Why `value` cannot be written as UTF-8 (a lone surrogate), None when it can."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"field {name!r} holds a lone surrogate U+{ord(value[err.start]):04X} at character {err.start}"
+    return None
+
+
+def _meta_json(record: dict, ascii_only: bool) -> tuple[str | None, str | None]:
+    if not record:
+        return "{}", None
+    try:
+        return json.dumps(record, ensure_ascii=ascii_only, separators=(",", ":")), None
+    except TypeError:
+        limit = sys.get_int_max_str_digits()
+        return (
+            None,
+            f"an integer of more than {limit} digits outside the id field (Python's conversion limit)",
+        )
+    except RecursionError:
+        return None, "fields nested too deep to write as meta"
 
 
 def _parse_json_line(raw: bytes, spec: InputSpec) -> tuple[str | None, str | None, str, str, str | None]:
@@ -118,10 +134,9 @@ def _parse_json_line(raw: bytes, spec: InputSpec) -> tuple[str | None, str | Non
         return None, None, "", "invalid_utf8", f"invalid UTF-8 at byte {err.start}: {err.reason}"
     if not line.strip():
         return None, None, "", "blank_line", "empty line"
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        return None, None, "", "invalid_json", f"{err.msg} at column {err.colno}"
+    record, problem = _decode_json(line)
+    if problem:
+        return None, None, "", "invalid_json", problem
     if not isinstance(record, dict):
         return None, None, "", "not_an_object", f"a JSON {type(record).__name__}, not an object"
     if spec.text_field not in record:
@@ -130,10 +145,43 @@ def _parse_json_line(raw: bytes, spec: InputSpec) -> tuple[str | None, str | Non
     if text is None:
         return None, None, "", "null_text", f"field {spec.text_field!r} is null"
     if not isinstance(text, str):
-        return None, None, "", "non_string_text", f"field {spec.text_field!r} is a {type(text).__name__}"
+        kind = (
+            f"an integer of {len(text.digits)} digits"
+            if isinstance(text, HugeInt)
+            else f"a {type(text).__name__}"
+        )
+        return None, None, "", "non_string_text", f"field {spec.text_field!r} is {kind}, not a string"
     doc_id = record.pop(spec.id_field, None) if spec.id_field else None
-    meta = json.dumps(record, ensure_ascii=False, separators=(",", ":")) if record else "{}"
-    return text, (None if doc_id is None else str(doc_id)), meta, "", None
+    doc_id = None if doc_id is None else str(doc_id)
+    escaped = b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
+    if escaped:
+        bad = _unencodable(text, spec.text_field) or (doc_id and _unencodable(doc_id, spec.id_field))
+        if bad:
+            return None, None, "", "invalid_unicode", bad
+    # Escaped surrogates elsewhere stay escaped in meta (valid JSON and UTF-8); otherwise meta keeps its text.
+    meta, problem = _meta_json(record, ascii_only=escaped)
+    if problem:
+        return None, None, "", "invalid_json", problem
+    return text, doc_id, meta, "", None
+
+
+def _parse_guarded(raw: bytes, spec: InputSpec) -> tuple[str | None, str | None, str, str, str | None]:
+    """`_parse_json_line`, with any error that hostile data raises while parsing made a record reject."""
+    try:
+        return _parse_json_line(raw, spec)
+    except RECORD_ERRORS as err:
+        return None, None, "", "invalid_record", f"{type(err).__name__}: {err}"
+
+
+def _stream_fault(url: str, lineno: int, err: BaseException) -> dict:
+    """The one reject of a file whose stream failed after `lineno` lines; its line is the first one lost."""
+    reason = fault_reason(err)
+    what = "truncated" if reason == "truncated_file" else "unreadable"
+    detail = (
+        f"{url}: {what} after line {lineno} (the last good line); the rest of the file is lost: "
+        f"{type(err).__name__}: {err}"
+    )
+    return input_reject(url, lineno + 1, reason, detail)
 
 
 def _read_jsonl(url: str, stream, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]:
@@ -141,11 +189,12 @@ def _read_jsonl(url: str, stream, spec: InputSpec) -> Iterator[tuple[str, pa.Rec
     rejects: list[dict] = []
     lineno = 0
     try:
-        for raw in _iter_lines(stream):
+        # A damaged stream raises before handing back its partial last line, which so stays in the file reject.
+        for raw in stream:
             lineno += 1
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark some exporters write: not part of the JSON
-            text, doc_id, meta, reason, detail = _parse_json_line(raw.rstrip(b"\r\n"), spec)
+            text, doc_id, meta, reason, detail = _parse_guarded(raw.rstrip(b"\r\n"), spec)
             if reason:
                 shown = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 rejects.append(input_reject(url, lineno, reason, f"{url}:{lineno}: {detail}", shown))
@@ -158,121 +207,57 @@ def _read_jsonl(url: str, stream, spec: InputSpec) -> Iterator[tuple[str, pa.Rec
             if len(docs["text"]) >= spec.batch_rows:
                 yield "docs", _doc_batch(docs)
                 docs = {name: [] for name in DOC_SCHEMA.names}
-    except ARCHIVE_ERRORS as err:
-        detail = f"{url}: unreadable after line {lineno}: {type(err).__name__}: {err}"
-        rejects.append(input_reject(url, lineno + 1, "corrupt_file", detail))
+    except STREAM_ERRORS as err:
+        rejects.append(_stream_fault(url, lineno, err))
     if docs["text"]:
         yield "docs", _doc_batch(docs)
     if lineno == 0 and not rejects:
         rejects.append(input_reject(url, 0, "empty_file", f"{url}: the file has no lines"))
     if rejects:
-        yield "rejects", _reject_batch(rejects)
+        yield "rejects", input_reject_batch(rejects)
 
 
 def _read_text(url: str, stream) -> Iterator[tuple[str, pa.RecordBatch]]:
     try:
         data = stream.read()
-    except ARCHIVE_ERRORS as err:
-        detail = f"{url}: unreadable: {type(err).__name__}: {err}"
-        yield "rejects", _reject_batch([input_reject(url, 0, "corrupt_file", detail)])
+    except STREAM_ERRORS as err:
+        yield _file_reject(url, 0, fault_reason(err), f"{url}: unreadable: {type(err).__name__}: {err}")
         return
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         detail = f"{url}: invalid UTF-8 at byte {err.start}: {err.reason}"
         shown = data.decode("utf-8", errors="replace")
-        yield "rejects", _reject_batch([input_reject(url, 0, "invalid_utf8", detail, shown)])
+        yield "rejects", input_reject_batch([input_reject(url, 0, "invalid_utf8", detail, shown)])
         return
     if not text.strip():
-        yield "rejects", _reject_batch([input_reject(url, 0, "empty_file", f"{url}: no text")])
+        yield _file_reject(url, 0, "empty_file", f"{url}: no text")
         return
     yield "docs", _doc_batch({"doc_id": [url], "text": [text], "source": [url], "meta": ["{}"], "line": [0]})
 
 
-def _parquet_batch(url: str, batch: pa.RecordBatch, first_row: int, spec: InputSpec):
-    """Documents and rejects of one Parquet record batch; rows are numbered from 1 like lines."""
-    n = batch.num_rows
-    rows = pa.array(range(first_row, first_row + n), pa.int64())
-    frame = pl.from_arrow(batch)
-    text = frame.get_column(spec.text_field)
-    if text.dtype not in (pl.String,):
-        detail = f"{url}: column {spec.text_field!r} is {text.dtype}, not a string"
-        return None, [input_reject(url, r, "non_string_text", detail) for r in rows.to_pylist()]
-    ids = frame.get_column(spec.id_field).cast(pl.String) if spec.id_field in frame.columns else None
-    other = [c for c in frame.columns if c not in (spec.text_field, spec.id_field)]
-    meta = (
-        frame.select(pl.struct(other).struct.json_encode()).to_series()
-        if other
-        else pl.repeat("{}", n, eager=True)
-    )
-    derived = pl.Series([f"{url}:{r}" for r in rows.to_pylist()])
-    doc_ids = derived if ids is None else ids.fill_null(derived)
-    null_text = text.is_null()
-    rejects = [
-        input_reject(url, r, "null_text", f"{url}: row {r}: {spec.text_field!r} is null")
-        for r in pl.Series(rows.to_pylist()).filter(null_text).to_list()
-    ]
-    keep = ~null_text
-    docs = pa.RecordBatch.from_arrays(
-        [
-            doc_ids.filter(keep).to_arrow().cast(pa.string()),
-            text.filter(keep).to_arrow().cast(pa.large_string()),
-            pa.array([url] * int(keep.sum()), pa.string()),
-            meta.filter(keep).to_arrow().cast(pa.string()),
-            pa.array(pl.Series(rows.to_pylist()).filter(keep).to_list(), pa.int64()),
-        ],
-        schema=DOC_SCHEMA,
-    )
-    return docs, rejects
-
-
-def _read_parquet(url: str, raw, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]:
-    try:
-        pfile = pq.ParquetFile(raw)
-    except (pa.ArrowInvalid, OSError) as err:
-        yield (
-            "rejects",
-            _reject_batch([input_reject(url, 0, "corrupt_file", f"{url}: not readable Parquet: {err}")]),
-        )
-        return
-    if spec.text_field not in pfile.schema_arrow.names:
-        detail = f"{url}: no column {spec.text_field!r} (columns: {', '.join(pfile.schema_arrow.names)})"
-        yield "rejects", _reject_batch([input_reject(url, 0, "missing_text", detail)])
-        return
-    if pfile.metadata.num_rows == 0:
-        yield "rejects", _reject_batch([input_reject(url, 0, "empty_file", f"{url}: no rows")])
-        return
-    first = 1
-    try:
-        for batch in pfile.iter_batches(batch_size=spec.batch_rows):
-            docs, rejects = _parquet_batch(url, batch, first, spec)
-            first += batch.num_rows
-            if docs is not None and docs.num_rows:
-                yield "docs", docs
-            if rejects:
-                yield "rejects", _reject_batch(rejects)
-    except (pa.ArrowInvalid, OSError) as err:
-        detail = f"{url}: unreadable after row {first - 1}: {err}"
-        yield "rejects", _reject_batch([input_reject(url, first, "corrupt_file", detail)])
-
-
 def read_file(url: str, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """Stream one input file as ("docs" | "rejects", batch) pairs."""
-    fmt, compression = detect_format(url, spec.format)
-    if fmt is None:
-        detail = f"{url}: unknown format (expected .jsonl[.gz|.zst], .parquet or .txt; or set input.format)"
-        yield "rejects", _reject_batch([input_reject(url, 0, "unknown_format", detail)])
+    """Stream one input file as ("docs" | "rejects", batch) pairs; a file that cannot be opened is one reject."""
+    try:
+        raw = open_input(url)  # first: a pipe or a dangling link is that, whatever its name says
+    except InputFault as fault:
+        yield _file_reject(url, 0, fault.reason, fault.detail)
         return
-    if fmt == "parquet" and compression is not None:
-        detail = f"{url}: compressed Parquet is not read (Parquet compresses inside the file): decompress it"
-        yield "rejects", _reject_batch([input_reject(url, 0, "unknown_format", detail)])
-        return
-    with fsspec.open(url, "rb") as raw:
-        if fmt == "parquet":
-            yield from _read_parquet(url, raw, spec)
-            return
-        stream = _open_decompressed(raw, compression)
-        if fmt == "text":
-            yield from _read_text(url, stream)
+    with raw:
+        fmt, compression = detect_format(url, spec.format)
+        if fmt is None:
+            detail = (
+                f"{url}: unknown format (expected .jsonl[.gz|.zst], .parquet or .txt; or set input.format)"
+            )
+            yield _file_reject(url, 0, "unknown_format", detail)
+        elif fmt == "parquet" and compression is not None:
+            detail = (
+                f"{url}: compressed Parquet is not read (Parquet compresses inside the file): decompress it"
+            )
+            yield _file_reject(url, 0, "unknown_format", detail)
+        elif fmt == "parquet":
+            yield from read_parquet(url, raw, spec)
+        elif fmt == "text":
+            yield from _read_text(url, open_decompressed(raw, compression))
         else:
-            yield from _read_jsonl(url, stream, spec)
+            yield from _read_jsonl(url, open_decompressed(raw, compression), spec)

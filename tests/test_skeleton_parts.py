@@ -114,7 +114,7 @@ def test_truncated_gzip_keeps_lines_before_the_damage_and_rejects_the_rest(tmp_p
     path.write_bytes(data[: len(data) // 2])
     got = collect(str(path))
     assert len(got["docs"]) > 0
-    assert [r["reason"] for r in got["rejects"]] == ["corrupt_file"]
+    assert [r["reason"] for r in got["rejects"]] == ["truncated_file"]
     assert got["rejects"][0]["line"] == len(got["docs"]) + 1
 
 

@@ -67,3 +67,8 @@ def input_reject(source: str, line: int | None, reason: str, detail: str, text: 
         "value": None,
         "text": text,
     }
+
+
+def input_reject_batch(rows: list[dict]) -> pa.RecordBatch:
+    """A reject batch of `input_reject` rows."""
+    return pa.RecordBatch.from_pylist(rows, schema=REJECT_SCHEMA)

@@ -1,0 +1,96 @@
+"""Decompress input streams and tell a stream that was cut short from a complete one.
+
+zstandard's `stream_reader` returns end-of-file on a truncated frame without raising, which loses the tail of a
+file silently; `ZstdFrames` decodes frame by frame and raises `TruncatedStream` when the last frame did not end.
+gzip raises EOFError on a stream without its trailer by itself. `fault_reason` maps the errors a damaged stream
+raises mid-read to the reject reason of its file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+
+import zstandard
+
+# Compressed bytes fed to the decoder per step: bounds the memory one step of decompression takes.
+ZSTD_READ_BYTES = 1 << 17
+
+
+class TruncatedStream(EOFError):
+    """A compressed stream whose last frame ends early: the data after the last complete line is lost."""
+
+
+class ZstdFrames(io.RawIOBase):
+    """Raw reader of the concatenated zstd frames of `raw`; raises TruncatedStream at the end of a cut frame."""
+
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = None  # the decoder of the frame being read; None between frames
+        self._frames = 0
+        self._out = memoryview(b"")
+        self._error: zstandard.ZstdError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._out:
+            if not self._decode_more():
+                return 0
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _decode_more(self) -> bool:
+        """Decode the next block of input; False at a clean end (after a complete frame or of an empty file)."""
+        if self._error is not None:
+            raise self._error
+        data = self._raw.read(ZSTD_READ_BYTES)
+        if not data:
+            if self._frame is not None:
+                raise TruncatedStream(f"zstd frame {self._frames + 1} ends early: the file is truncated")
+            return False
+        chunks = []
+        try:
+            while data:
+                if self._frame is None:
+                    self._frame = self._dctx.decompressobj()
+                chunks.append(self._frame.decompress(data))
+                if self._frame.eof:
+                    data = self._frame.unused_data
+                    self._frame = None
+                    self._frames += 1
+                else:
+                    data = b""
+        except zstandard.ZstdError as err:
+            # Hand out what decoded before the damage first; the error comes with the next read.
+            self._error = zstandard.ZstdError(f"after frame {self._frames}: {err}")
+        self._out = memoryview(b"".join(chunks))
+        return True
+
+
+def open_decompressed(raw, compression: str | None):
+    """A binary stream of the decompressed bytes, which raises on damage instead of ending early."""
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw)
+    if compression == "zstd":
+        return io.BufferedReader(ZstdFrames(raw), buffer_size=1 << 20)
+    # Object-store files iterate line by line through small reads; a large buffer keeps that fast.
+    return raw if hasattr(raw, "peek") else io.BufferedReader(raw, buffer_size=1 << 20)
+
+
+# Errors a damaged or unreadable stream raises mid-read; the lines read before it stay documents.
+STREAM_ERRORS = (EOFError, zlib.error, zstandard.ZstdError, OSError)
+
+
+def fault_reason(err: BaseException) -> str:
+    """The reject reason of a file whose stream raised `err` (one of STREAM_ERRORS)."""
+    if isinstance(err, EOFError):
+        return "truncated_file"  # gzip without its trailer, a zstd frame cut short
+    if isinstance(err, gzip.BadGzipFile | zlib.error | zstandard.ZstdError):
+        return "corrupt_file"
+    return "unreadable_file"  # an I/O error of the file system or the object store
