@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl.plan import WorkUnit
-from etl.sources import InputSpec, read_file
+from etl.sources import InputSpec, read_part
 from transforms.schema import text_bytes
 from transforms.stage import BatchStage
 
@@ -87,8 +87,8 @@ def stream_unit(
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """("docs", batch) for what passes the whole chain, ("rejects", batch) for what any step refused."""
     tally = tally if tally is not None else Tally()
-    for url in unit.files:
-        for kind, batch in read_file(url, spec):
+    for part in unit.parts:
+        for kind, batch in read_part(part, spec):
             if kind == "rejects":
                 tally.record_read(None, batch)
                 yield "rejects", batch

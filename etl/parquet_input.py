@@ -121,27 +121,33 @@ def _file_reject(url: str, line: int, reason: str, detail: str) -> tuple[str, pa
     return "rejects", input_reject_batch([input_reject(url, line, reason, detail)])
 
 
-def read_parquet(url: str, raw, spec) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """("docs" | "rejects", batch) pairs of one Parquet file; damage mid-file keeps the rows before it."""
+def read_parquet(
+    url: str, raw, spec, row_groups: range | None = None, first_row: int = 1
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """("docs" | "rejects", batch) pairs of one Parquet file, or of a run of its row groups (a work-unit part,
+    numbered from `first_row`); damage mid-file keeps the rows before it. What concerns the whole file is
+    reported by the part that starts it only."""
+    whole_file = first_row == 1
     try:
         pfile = pq.ParquetFile(raw)
         names = pfile.schema_arrow.names
         num_rows = pfile.metadata.num_rows
     except PARQUET_ERRORS as err:
-        yield _file_reject(
-            url, 0, "corrupt_file", f"{url}: not readable Parquet: {type(err).__name__}: {err}"
-        )
+        if whole_file:
+            detail = f"{url}: not readable Parquet: {type(err).__name__}: {err}"
+            yield _file_reject(url, 0, "corrupt_file", detail)
         return
     if spec.text_field not in names:
-        detail = f"{url}: no column {spec.text_field!r} (columns: {', '.join(names)})"
-        yield _file_reject(url, 0, "missing_text", detail)
+        if whole_file:
+            detail = f"{url}: no column {spec.text_field!r} (columns: {', '.join(names)})"
+            yield _file_reject(url, 0, "missing_text", detail)
         return
     if num_rows == 0:
         yield _file_reject(url, 0, "empty_file", f"{url}: no rows")
         return
-    first = 1
+    first = first_row
     try:
-        for batch in pfile.iter_batches(batch_size=spec.batch_rows):
+        for batch in pfile.iter_batches(batch_size=spec.batch_rows, row_groups=row_groups):
             docs, rejects = _parquet_batch(url, batch, first, spec)
             first += batch.num_rows
             if docs is not None and docs.num_rows:

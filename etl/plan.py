@@ -1,32 +1,132 @@
-"""Group input files into work units: the grain of parallelism of the read and write passes.
+"""Cut the inputs into work units: the grain of parallelism of the read and write passes (DESIGN.md "Scale").
 
-A unit is a run of consecutive files (in sorted order) of about `unit_bytes`; it is a pure function of the file
-list and the config, so reruns and other runners cut the same units and write the same shard names.
-One file is never split, so a single huge file is read by one worker.
+A unit is a list of file parts of about `unit_bytes` of text. A big plain JSONL file is cut into byte ranges at
+line starts (found by one scan for newlines, which also gives each range its exact first line number); a big
+Parquet file into runs of row groups (sized by their uncompressed bytes); small files are packed together.
+Compressed streams cannot be seeked, so each is one part. Units are a pure function of the inputs and the
+config: reruns and other runners cut the same units and write the same shard names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from etl.sources import detect_format
+
+SCAN_BLOCK = 16 << 20
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A part of one input: the whole file, a byte range [start, stop) of whole lines, or row groups."""
+
+    url: str
+    kind: str = "file"  # "file" | "bytes" | "row_groups"
+    start: int = 0  # byte offset of the first line, or index of the first row group
+    stop: int = -1  # exclusive byte offset or row group index; -1: to the end
+    first_line: int = 1  # number of the part's first line (or Parquet row) in the file, from 1
+    text_bytes: int = 0
 
 
 @dataclass(frozen=True)
 class WorkUnit:
     index: int
-    files: tuple[str, ...]
+    parts: tuple[FilePart, ...]
     bytes: int
 
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.url for p in self.parts))
 
-def plan_units(files: list[tuple[str, int]], unit_bytes: int) -> list[WorkUnit]:
+
+def _open(url: str):
+    from etl.input_files import open_input
+
+    return open_input(url)
+
+
+def line_ranges(url: str, size: int, unit_bytes: int) -> list[FilePart]:
+    """Byte ranges of about `unit_bytes` that start at line starts, each with the number of its first line."""
+    targets = list(range(unit_bytes, size, unit_bytes))
+    starts = [(0, 1)]
+    newlines = offset = 0
+    pending = iter(targets)
+    target = next(pending, None)
+    with _open(url) as fh:
+        while target is not None:
+            block = fh.read(SCAN_BLOCK)
+            if not block:
+                break
+            end = offset + len(block)
+            while target is not None and target <= end:
+                # The first line that starts at or after `target`: one past the next newline at target-1 or later.
+                hit = block.find(b"\n", max(target - 1 - offset, 0))
+                if hit < 0:
+                    break  # the newline is in a later block: keep the target
+                cut = offset + hit + 1
+                if cut < size and cut > starts[-1][0]:
+                    starts.append((cut, 1 + newlines + block.count(b"\n", 0, hit + 1)))
+                target = next((t for t in pending if t > cut), None)
+            newlines += block.count(b"\n")
+            offset = end
+    bounds = [s for s, _ in starts] + [size]
+    return [
+        FilePart(url, "bytes", start, stop, line, stop - start)
+        for (start, line), stop in zip(starts, bounds[1:], strict=True)
+    ]
+
+
+def row_group_runs(url: str, unit_bytes: int) -> list[FilePart]:
+    """Runs of consecutive row groups of about `unit_bytes` uncompressed, with their first row number."""
+    import pyarrow.parquet as pq
+
+    with _open(url) as fh:
+        meta = pq.ParquetFile(fh).metadata
+    parts: list[FilePart] = []
+    first = row = size = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        if i > first and size + group.total_byte_size > unit_bytes:
+            parts.append(FilePart(url, "row_groups", first, i, row + 1, size))
+            row += sum(meta.row_group(g).num_rows for g in range(first, i))
+            first, size = i, 0
+        size += group.total_byte_size
+    if meta.num_row_groups:
+        parts.append(FilePart(url, "row_groups", first, meta.num_row_groups, row + 1, size))
+    return parts
+
+
+def file_parts(url: str, size: int, unit_bytes: int, forced_format: str = "auto") -> list[FilePart]:
+    """The parts of one input; anything that cannot be cut (compressed, text, unreadable) is one part."""
+    fmt, compression = detect_format(url, forced_format)
+    if size <= unit_bytes or compression is not None:
+        return [FilePart(url, text_bytes=size)]
+    try:
+        if fmt == "jsonl":
+            return line_ranges(url, size, unit_bytes)
+        if fmt == "parquet":
+            return row_group_runs(url, unit_bytes) or [FilePart(url, text_bytes=size)]
+    except Exception:  # noqa: BLE001 - the reader rejects what cannot be opened, naming the file
+        return [FilePart(url, text_bytes=size)]
+    return [FilePart(url, text_bytes=size)]
+
+
+def _pack(parts: Iterator[FilePart], unit_bytes: int) -> list[WorkUnit]:
     units: list[WorkUnit] = []
-    current: list[str] = []
+    current: list[FilePart] = []
     size = 0
-    for url, nbytes in files:
-        if current and size + nbytes > unit_bytes:
+    for part in parts:
+        if current and size + part.text_bytes > unit_bytes:
             units.append(WorkUnit(len(units), tuple(current), size))
             current, size = [], 0
-        current.append(url)
-        size += nbytes
+        current.append(part)
+        size += part.text_bytes
     if current:
         units.append(WorkUnit(len(units), tuple(current), size))
     return units
+
+
+def plan_units(files: list[tuple[str, int]], unit_bytes: int, forced_format: str = "auto") -> list[WorkUnit]:
+    parts = (p for url, size in files for p in file_parts(url, size, unit_bytes, forced_format))
+    return _pack(parts, unit_bytes)

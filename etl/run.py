@@ -197,7 +197,7 @@ def run_pipeline(
     try:
         files = expand_inputs(inputs)
         check_inputs_outside_output(inputs, out, [url for url, _ in files])
-        units = plan_units(files, config.input.unit_bytes)
+        units = plan_units(files, config.input.unit_bytes, config.input.format)
         staging = _fresh_staging(out, held.owner)
 
         from transforms.tokenize import load_tokenizer_info

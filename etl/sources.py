@@ -9,6 +9,7 @@ Reasons are listed in docs/failures.md ("Input faults").
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -23,7 +24,7 @@ from etl.streams import STREAM_ERRORS, fault_reason, open_decompressed
 from transforms.rejects import input_reject, input_reject_batch
 from transforms.schema import DOC_SCHEMA
 
-__all__ = ["InputError", "InputSpec", "detect_format", "expand_inputs", "read_file"]
+__all__ = ["InputError", "InputSpec", "detect_format", "expand_inputs", "read_file", "read_part"]
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -184,10 +185,12 @@ def _stream_fault(url: str, lineno: int, err: BaseException) -> dict:
     return input_reject(url, lineno + 1, reason, detail)
 
 
-def _read_jsonl(url: str, stream, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]:
+def _read_jsonl(
+    url: str, stream, spec: InputSpec, first_line: int = 1
+) -> Iterator[tuple[str, pa.RecordBatch]]:
     docs: dict[str, list] = {name: [] for name in DOC_SCHEMA.names}
     rejects: list[dict] = []
-    lineno = 0
+    lineno = first_line - 1
     try:
         # A damaged stream raises before handing back its partial last line, which so stays in the file reject.
         for raw in stream:
@@ -211,7 +214,7 @@ def _read_jsonl(url: str, stream, spec: InputSpec) -> Iterator[tuple[str, pa.Rec
         rejects.append(_stream_fault(url, lineno, err))
     if docs["text"]:
         yield "docs", _doc_batch(docs)
-    if lineno == 0 and not rejects:
+    if lineno == 0 and not rejects:  # a part of a file after its first always holds lines (etl/plan.py)
         rejects.append(input_reject(url, 0, "empty_file", f"{url}: the file has no lines"))
     if rejects:
         yield "rejects", input_reject_batch(rejects)
@@ -261,3 +264,47 @@ def read_file(url: str, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]
             yield from _read_text(url, open_decompressed(raw, compression))
         else:
             yield from _read_jsonl(url, open_decompressed(raw, compression), spec)
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes [start, stop) of an open file: a part of a plain JSONL file, which holds whole lines only."""
+
+    def __init__(self, raw, start: int, stop: int) -> None:
+        super().__init__()
+        raw.seek(start)
+        self._raw, self._left = raw, stop - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[: self._left]
+        n = self._raw.readinto(view) or 0
+        self._left -= n
+        return n
+
+
+def read_part(part, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Stream one work-unit part (etl/plan.py FilePart): a whole file, a byte range of lines, or row groups.
+
+    Line and row numbers continue from the part's `first_line`, so rejects name the same line as a whole-file
+    read; only the part that starts the file reports what concerns the whole file (a missing column).
+    """
+    if part.kind == "file":
+        yield from read_file(part.url, spec)
+        return
+    try:
+        raw = open_input(part.url)
+    except InputFault as fault:
+        if part.start == 0:
+            yield _file_reject(part.url, 0, fault.reason, fault.detail)
+        return
+    with raw:
+        if part.kind == "bytes":
+            lines = io.BufferedReader(_ByteRange(raw, part.start, part.stop), buffer_size=1 << 20)
+            yield from _read_jsonl(part.url, lines, spec, part.first_line)
+        else:
+            groups = range(part.start, part.stop)
+            yield from read_parquet(part.url, raw, spec, groups, part.first_line)
