@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from importlib import resources
+from pathlib import Path
 
 from etl.config import ConfigError, load_config
 
@@ -28,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the pipeline", description="Everything after `--` goes to Beam.")
     run.add_argument(
-        "--input", action="append", required=True, metavar="PATTERN", help="file, dir or glob; repeatable"
-    )
+        "--input", action="extend", nargs="+", required=True, metavar="PATTERN",
+        help="files, dirs or globs: several after one flag (a shell-expanded glob), and repeatable",
+    )  # fmt: skip
     run.add_argument("--output", required=True, metavar="DIR", help="output directory or URL (s3://...)")
     _config_args(run)
 
@@ -57,11 +59,14 @@ def sample_corpus() -> str:
 
 
 def _print_summary(result) -> None:
+    """Text MB (uncompressed, what every rate is about) and input MB (on storage, compressed) side by side."""
     m = result.manifest
     counts = m["counts"]
-    mb = result.input_bytes / 1e6
-    print(f"corpus-etl: read {counts['read']} records ({mb:.1f} MB) in {result.seconds:.1f} s "
-          f"({counts['read'] / max(result.seconds, 1e-9):.0f} docs/s, {mb / max(result.seconds, 1e-9):.2f} MB/s)")  # fmt: skip
+    seconds = max(result.seconds, 1e-9)
+    text_mb = (m.get("run") or {}).get("text_bytes", 0) / 1e6
+    input_mb = result.input_bytes / 1e6
+    print(f"corpus-etl: read {counts['read']} records, {text_mb:.1f} MB of text ({input_mb:.1f} MB input) "
+          f"in {result.seconds:.1f} s ({counts['read'] / seconds:.0f} docs/s, {text_mb / seconds:.2f} MB/s of text)")  # fmt: skip
     for stage, c in counts["stages"].items():
         reasons = ", ".join(f"{r} {n}" for r, n in c["reasons"].items())
         print(f"  {stage:<12} in {c['in']:>9}  out {c['out']:>9}  rejected {c['rejected']:>8}  {reasons}")
@@ -76,10 +81,31 @@ def _print_summary(result) -> None:
     print(f"  report    {out}/report/index.html")
 
 
+def check_output(output: str) -> None:
+    """A local output must be a folder or not exist yet, under folders: a file there is a usage error (exit 2).
+
+    URLs (s3://...) are left to the run, which owns every byte on storage.
+    """
+    if "://" in output and not output.startswith("file://"):
+        return
+    path = Path(output.removeprefix("file://"))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"--output {output}: is an existing file, not a folder; name a folder (new or a run's)"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--output {output}: {parent} is a file, so no folder can be made under it")
+            break
+
+
 def _run(inputs: list[str], output: str, args, beam_args: list[str]) -> int:
+    # Usage errors first: they need neither Beam nor the pipeline, so they come fast and on their own.
+    check_output(output)
+    config = load_config(args.config, args.overrides)
     from etl.run import run_pipeline
 
-    config = load_config(args.config, args.overrides)
     result = run_pipeline(inputs, output, config, beam_args)
     _print_summary(result)
     return EXIT_OK if result.ok else EXIT_INVALID

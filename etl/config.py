@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from transforms.near_dedup.params import NearDedupConfig
-from transforms.params import StageParams
+from transforms.params import KeyRangeError, StageParams
 from transforms.quality.params import QualityConfig
 from transforms.tokenize.params import TokenizeConfig
 
@@ -24,23 +24,41 @@ class InputConfig(StageParams):
     id_field: str | None = "id"
     # auto: from the file name (.jsonl/.json[.gz|.zst], .parquet, .txt); or force one format for every file.
     format: Literal["auto", "jsonl", "parquet", "text"] = "auto"
-    batch_rows: int = 4096
+    batch_rows: int = Field(default=4096, ge=1)
     # Input bytes per work unit (a unit is read and written by one worker; files are never split).
-    unit_bytes: int = 32 * 1024 * 1024
+    unit_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
 
 class ExactDedupConfig(StageParams):
     enabled: bool = True
 
 
+# The levels each codec takes (zstd's and zlib's own ranges); snappy and none have no level.
+COMPRESSION_LEVELS = {"zstd": (1, 22), "gzip": (1, 9)}
+
+
 class OutputConfig(StageParams):
-    shard_target_bytes: int = 128 * 1024 * 1024
+    shard_target_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
     keep_text: bool = False
     rejects_text: bool = True
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    # zstd 1..22, gzip 1..9, null for the codec's default; ignored (any value) under snappy and none, which
+    # have no levels, so that `--set output.compression=snappy` works without also unsetting the level.
     compression_level: int | None = 3
     # Rows of a Parquet row group are sized in tokens so that a reader's unit of IO is predictable.
-    row_group_tokens: int = 4 * 1024 * 1024
+    row_group_tokens: int = Field(default=4 * 1024 * 1024, gt=0)
+
+    @model_validator(mode="after")
+    def _level_fits_codec(self) -> OutputConfig:
+        span = COMPRESSION_LEVELS.get(self.compression)
+        level = self.compression_level
+        if span is not None and level is not None and not span[0] <= level <= span[1]:
+            raise KeyRangeError(
+                "compression_level",
+                f"must be in [{span[0]}, {span[1]}] for {self.compression}, or null for its default "
+                f"(got {level})",
+            )
+        return self
 
 
 class ValidationConfig(StageParams):
@@ -108,6 +126,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             loaded = yaml.safe_load(path.read_text()) or {}
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"--config {path}: is a folder; name a YAML file") from None
+        except (PermissionError, UnicodeDecodeError) as err:
+            raise ConfigError(f"--config {path}: cannot be read as text ({err})") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from None
         if not isinstance(loaded, dict):
@@ -120,7 +142,66 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         return Config.model_validate(tree)
     except ValidationError as err:
         where = f"{path}" if path else "config"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors(include_url=False)
-        )
+        problems = "; ".join(_describe(e) for e in err.errors(include_url=False))
         raise ConfigError(f"{where}: {problems}") from None
+
+
+def _describe(error: dict) -> str:
+    """One validation error as `dotted.key: what is allowed (got VALUE)`."""
+    loc = [str(p) for p in error["loc"]]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, KeyRangeError):  # a rule across keys of one section: it names its key
+        return f"{'.'.join([*loc, cause.key])}: {cause.message}"
+    key = ".".join(loc) or "config"
+    got = f" (got {error['input']!r})" if "input" in error else ""
+    if error["type"] in _BOUND_ERRORS:
+        return f"{key}: must be {_range_text(loc)}{got}"
+    if error["type"] == "extra_forbidden":
+        known = _section_keys(loc[:-1])
+        return f"{key}: unknown key" + (f" (known keys: {', '.join(known)})" if known else "")
+    return f"{key}: {error['msg']}{got}"
+
+
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _section(info) -> type[BaseModel] | None:
+    """The model a field holds when it is a config section, else None."""
+    kind = info.annotation if info is not None else None
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
+
+
+def _field(loc: list[str]):
+    """The pydantic FieldInfo at a dotted location of Config, or None where the path leaves the models."""
+    model: type[BaseModel] | None = Config
+    info = None
+    for part in loc:
+        if model is None or part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        model = _section(info)
+    return info
+
+
+def _section_keys(loc: list[str]) -> list[str]:
+    model = _section(_field(loc)) if loc else Config
+    return list(model.model_fields) if model is not None else []
+
+
+def _range_text(loc: list[str]) -> str:
+    """`> 0`, `>= 1`, `in [0, 1]`, `in (0, 1]`: the bounds a field's constraints allow."""
+    bounds: dict[str, float] = {}
+    info = _field(loc)
+    for item in info.metadata if info is not None else ():
+        for name in ("gt", "ge", "lt", "le"):
+            if getattr(item, name, None) is not None:
+                bounds[name] = getattr(item, name)
+    low = ("(", bounds["gt"]) if "gt" in bounds else ("[", bounds["ge"]) if "ge" in bounds else None
+    high = (")", bounds["lt"]) if "lt" in bounds else ("]", bounds["le"]) if "le" in bounds else None
+    if low and high:
+        return f"in {low[0]}{low[1]:g}, {high[1]:g}{high[0]}"
+    if low:
+        return f"{'>' if low[0] == '(' else '>='} {low[1]:g}"
+    if high:
+        return f"{'<' if high[0] == ')' else '<='} {high[1]:g}"
+    return "in range"

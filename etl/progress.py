@@ -1,9 +1,10 @@
 """Progress of a running pipeline: a throttled progress line per worker, and the stage counters read back.
 
 `ProgressMeter` is fed each batch a worker finishes and logs at most one line per `interval` seconds: documents
-and text bytes done, and their rates (logger `corpus_etl`; the same figures as JSON fields under --json-logs).
-It works inside a unit, so a long unit (a big file) still shows progress. `stage_counters` reads the Beam
-counters `stage.<stage>` / `in`, `out`, `rejected.<reason>` back from a finished PipelineResult.
+and text bytes done, their rates, the time elapsed and, when the size of the input is known (`total_bytes`),
+the share done and an ETA (logger `corpus_etl`; the same figures as JSON fields under --json-logs). It works
+inside a unit, so a long unit (a big file) still shows progress. `stage_counters` reads the Beam counters
+`stage.<stage>` / `in`, `out`, `rejected.<reason>` back from a finished PipelineResult.
 """
 
 from __future__ import annotations
@@ -17,22 +18,45 @@ log = logging.getLogger("corpus_etl")
 
 
 class ProgressMeter:
-    """Documents and bytes done by this worker, logged every `interval` seconds and once at `finish()`."""
+    """Documents and text bytes done by this worker, logged every `interval` seconds and once at `finish()`.
 
-    def __init__(self, what: str, interval: float = 30.0, clock: Callable[[], float] = time.monotonic):
-        self.what, self.interval, self.clock = what, interval, clock
+    total_bytes: the size of what this meter covers, in the measure of `add`'s `done_bytes` (the input's bytes,
+    compressed or not). Without `done_bytes`, the text bytes added stand for the input read: exact enough for
+    plain files, where text is most of the bytes; for a compressed input pass the compressed bytes read, or the
+    text soon passes the total and the ETA is left out rather than shown wrong.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        total_bytes: int | None = None,
+        interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.what, self.total_bytes, self.interval, self.clock = what, total_bytes, interval, clock
         self.docs = self.bytes = 0
+        self.done_bytes: int | None = None
         self.started = self._last = clock()
 
-    def add(self, docs: int, nbytes: int) -> None:
+    def add(self, docs: int, nbytes: int, done_bytes: int | None = None) -> None:
+        """Count `docs` documents of `nbytes` text bytes; `done_bytes`: how far into `total_bytes` we are."""
         self.docs += docs
         self.bytes += nbytes
+        if done_bytes is not None:
+            self.done_bytes = done_bytes
         now = self.clock()
         if now - self._last >= self.interval:
             self._emit(now)
 
     def finish(self) -> None:
         self._emit(self.clock())
+
+    def eta_seconds(self, now: float) -> float | None:
+        """Seconds left at the rate so far; None without a total, before any progress, or past the total."""
+        done = self.done_bytes if self.done_bytes is not None else self.bytes
+        if not self.total_bytes or done <= 0 or done > self.total_bytes:
+            return None
+        return (now - self.started) * (self.total_bytes - done) / done
 
     def _emit(self, now: float) -> None:
         self._last = now
@@ -45,11 +69,29 @@ class ProgressMeter:
             "mb_per_s": round(self.bytes / 1e6 / elapsed, 3),
             "elapsed_s": round(elapsed, 1),
         }
+        eta = self.eta_seconds(now)
+        tail = ""
+        if self.total_bytes:
+            fields["total_bytes"] = self.total_bytes
+            tail = f", input {self.total_bytes / 1e6:.1f} MB"
+        if eta is not None:
+            fields["eta_s"] = round(eta, 1)
+            tail += f", ETA {_duration(eta)}"
         log.info(
-            "progress: %s %d docs, %.1f MB done in %.0f s (%.0f docs/s, %.2f MB/s, this worker)",
-            self.what, self.docs, self.bytes / 1e6, elapsed, fields["docs_per_s"], fields["mb_per_s"],
-            extra={"fields": fields},
+            "progress: %s %d docs, %.1f MB text in %s (%.0f docs/s, %.2f MB/s of text%s; this worker)",
+            self.what, self.docs, self.bytes / 1e6, _duration(elapsed), fields["docs_per_s"],
+            fields["mb_per_s"], tail, extra={"fields": fields},
         )  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    """`42 s`, `3 min 05 s`, `2 h 07 min`: short enough for a progress line, exact enough for a person."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
 def stage_counters(result) -> dict[str, dict[str, int]]:

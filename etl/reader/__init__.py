@@ -15,9 +15,12 @@
             save({"data": loader.state_dict(), ...})
 
 Contract:
-- Only shards the manifest lists under `shards` are read; sizes, rows and token counts are checked against
-  the footers at construction, sha256 of whole files per `verify` ("rank": each rank hashes its 1/world_size
-  share, "all", "none"). A manifest whose validation failed is refused unless `allow_unvalidated=True`.
+- Only shards the manifest lists under `shards` are read, by the paths it gives (never by name patterns); a
+  manifest that disagrees with itself (a shard listed twice, `counts.kept` not the rows of its shards) is
+  refused. Sizes, rows and token counts are checked against the footers at construction, sha256 of whole
+  files per `verify`: "rank" (default) each rank hashes every shard it reads before reading it, "all" every
+  shard at construction, "none" never. A listed shard missing on storage raises `ShardMissingError` (a
+  `ManifestError`) naming it. A manifest whose validation failed is refused unless `allow_unvalidated=True`.
 - The epoch stream is a pure function of (seed, epoch, manifest): (shard, row group) units in a shuffled order,
   documents shuffled within each unit, concatenated (EOS is already in the tokens) and cut into windows of
   seq_len + 1 tokens. Per epoch the last < world_size * lanes windows' worth of tokens are dropped, so every
@@ -35,6 +38,6 @@ Contract:
 from etl.reader.dataset import TokenShardDataset
 from etl.reader.layout import cu_seqlens
 from etl.reader.loader import TokenShardLoader
-from etl.reader.shards import ManifestError
+from etl.reader.shards import ManifestError, ShardMissingError
 
-__all__ = ["ManifestError", "TokenShardDataset", "TokenShardLoader", "cu_seqlens"]
+__all__ = ["ManifestError", "ShardMissingError", "TokenShardDataset", "TokenShardLoader", "cu_seqlens"]

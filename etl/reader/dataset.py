@@ -24,18 +24,19 @@ from etl.reader.layout import (
     copy_unit,
     doc_permutation,
     plan_epoch,
+    rank_units,
     sample_runs,
 )
 from etl.reader.shards import (
     TOKENS,
     ManifestError,
     Verify,
+    check_verify,
     default_threads,
     load_corpus,
     open_filesystem,
-    open_parquet,
+    open_shard,
     scan_units,
-    shards_to_verify,
     verify_checksums,
 )
 
@@ -97,7 +98,8 @@ class _UnitCache:
     def _file(self, shard: int):
         files = self.local.__dict__.setdefault("files", OrderedDict())
         if shard not in files:
-            files[shard] = open_parquet(self.fs, self.ds.corpus.shards[shard].location)
+            self.ds._verify_shards([shard])  # a no-op once the epoch's share is verified (see __iter__)
+            files[shard] = open_shard(self.fs, self.ds.corpus.shards[shard])
             while len(files) > _OPEN_FILES:
                 files.popitem(last=False)
         files.move_to_end(shard)
@@ -145,7 +147,10 @@ class TokenShardDataset(IterableDataset):
     rank, world_size: this process's share; every rank gets the same number of batches.
     seed, shuffle: the order is a pure function of (seed, epoch, manifest); shuffle=False reads in manifest order.
     lanes: contiguous regions a rank reads in turn, one per batch; use a dataloader worker count that divides it.
-    verify: sha256 of whole shards at construction: "rank" (this rank's 1/world_size share), "all", "none".
+    verify: sha256 of whole shards against the manifest. "rank" (default): this rank hashes every shard it reads,
+        before it reads it (the shards of its share of an epoch, once per dataset, at construction for the
+        current epoch and at the start of each later one); "all": every shard at construction; "none": never,
+        so a changed byte inside a page is served as it is (sizes, rows and token counts are still checked).
     allow_unvalidated: read a manifest whose validation did not pass.
     io_threads: threads for the construction-time footer scan and hashing; decode_threads: per process, for
     decoding units ahead of use. Memory: about (3 * lanes per worker + 2) decoded row groups per process.
@@ -174,15 +179,19 @@ class TokenShardDataset(IterableDataset):
         self.spec = SplitSpec(seq_len, batch_size, rank, world_size, lanes)
         self.manifest_url, self.storage_options = manifest, storage_options
         self.seed, self.shuffle, self.decode_threads = seed, shuffle, decode_threads
-        threads = io_threads or default_threads()
+        check_verify(verify)
+        self.verify, self.io_threads = verify, io_threads or default_threads()
         fs, path = open_filesystem(manifest, storage_options)
         self.corpus = load_corpus(manifest, fs, path, allow_unvalidated)
-        verify_checksums(fs, shards_to_verify(self.corpus.shards, verify, rank, world_size), threads)
-        self.units = scan_units(fs, self.corpus.shards, threads)
+        self._verified: set[int] = set()  # shard ids whose sha256 this process (or its parent) checked
+        if verify == "all":
+            self._verify_shards(range(len(self.corpus.shards)), fs)
+        self.units = scan_units(fs, self.corpus.shards, self.io_threads)
         self.windows_per_lane = self._plan(0).windows_per_lane  # the same every epoch; raises when too small
         self.epoch, self.consumed = 0, 0
         self._cache: _UnitCache | None = None
         self._cache_pid = -1
+        self.verify_epoch(0, fs)
 
     # -- what a training job asks ----------------------------------------------------------------------------
     @property
@@ -199,6 +208,31 @@ class TokenShardDataset(IterableDataset):
         """Batches left in the current epoch from the current position."""
         left = self.samples_per_epoch - self.consumed
         return -(-left // self.spec.batch_size)
+
+    def shards_read(self, epoch: int) -> list[str]:
+        """Paths of the shards this rank reads in `epoch` (the ones verify="rank" hashes), in manifest order."""
+        return [self.corpus.shards[i].path for i in self._epoch_shards(epoch)]
+
+    def verify_epoch(self, epoch: int, fs=None) -> None:
+        """Hash the shards this rank reads in `epoch` that it has not hashed yet (verify "rank"; else a no-op).
+
+        Called before an epoch is read, in the process that hands the dataset to dataloader workers, so the
+        workers inherit what was verified instead of hashing again.
+        """
+        if self.verify == "rank":
+            self._verify_shards(self._epoch_shards(epoch), fs)
+
+    def _epoch_shards(self, epoch: int) -> list[int]:
+        return sorted({int(s) for s in self.units.shard[rank_units(self._plan(epoch), self.spec)]})
+
+    def _verify_shards(self, shards, fs=None) -> None:
+        if self.verify == "none":
+            return
+        todo = [i for i in shards if i not in self._verified]
+        if todo:
+            fs = fs or open_filesystem(self.manifest_url, self.storage_options)[0]
+            verify_checksums(fs, [self.corpus.shards[i] for i in todo], self.io_threads)
+            self._verified.update(todo)
 
     def set_epoch(self, epoch: int) -> None:
         """Move to the start of `epoch`; a no-op for the current epoch, so a resumed position is kept."""
@@ -266,6 +300,7 @@ class TokenShardDataset(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         epoch, start, b = self.epoch, self.consumed, self.spec.batch_size
+        self.verify_epoch(epoch)  # a no-op when TokenShardLoader did it before starting the workers
         plan, cache = self._plan(epoch), self._unit_cache(workers)
         end = self.samples_per_epoch
         # Batch k (counted from `start`) goes to worker k % workers: torch collects from workers round-robin.

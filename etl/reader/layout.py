@@ -81,6 +81,13 @@ def plan_epoch(
     return EpochPlan(order=order, ends=ends, windows_per_lane=per_lane)
 
 
+def rank_units(plan: EpochPlan, spec: SplitSpec) -> np.ndarray:
+    """Unit ids that hold any token of this rank's lanes in this epoch: what the rank reads, and nothing else."""
+    share = spec.lanes * plan.windows_per_lane * spec.window
+    first = spec.rank * share
+    return plan.order[plan.unit_at(first) : plan.unit_at(first + share - 1) + 1]
+
+
 def doc_permutation(seed: int, epoch: int, manifest_key: str, unit: int, rows: int) -> np.ndarray:
     return rng_for(seed, epoch, manifest_key, _DOC_ORDER, unit).permutation(rows)
 

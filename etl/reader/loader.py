@@ -57,6 +57,7 @@ class TokenShardLoader:
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         ds = self.dataset
         epoch = ds.epoch
+        ds.verify_epoch(epoch)  # here, once: the workers get the dataset with these shards marked verified
         for batch in DataLoader(ds, **self._loader_args):
             ds._advance(epoch, int(batch["sample_index"][-1]) + 1)
             yield batch

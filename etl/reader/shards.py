@@ -1,8 +1,10 @@
 """What the reader may read: the shards a manifest lists, checked against it, and their units (row groups).
 
 The manifest is the only list a reader trusts: shards under its `quarantine` key, or files it does not name,
-are never opened. Sizes, row counts and token counts are checked against the Parquet footers at load time;
-sha256 checksums of whole files are checked when asked (`verify`).
+are never opened, and a shard is found by the path the manifest gives, never by a file-name pattern. The
+manifest is checked against itself at load (a shard listed twice, `counts.kept` against the shards' rows);
+sizes, row counts and token counts against the Parquet footers; sha256 checksums of whole files when asked
+(`verify`). A listed shard that is not on storage raises `ShardMissingError`, naming it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import hashlib
 import json
 import os
 import posixpath
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +35,25 @@ Verify = Literal["rank", "all", "none"]
 
 class ManifestError(ValueError):
     """A manifest or shard the reader must not use; the message names the file and what to do."""
+
+
+class ShardMissingError(ManifestError):
+    """A shard the manifest lists is not on storage (deleted, moved, or the run's files were half restored).
+
+    Only a message, like every exception here, so that it survives the trip from a dataloader worker.
+    """
+
+
+@contextmanager
+def missing_as_manifest_error(shard: Shard) -> Iterator[None]:
+    """Around any IO on a shard: a missing file becomes ShardMissingError naming it."""
+    try:
+        yield
+    except FileNotFoundError as err:
+        raise ShardMissingError(
+            f"{shard.path}: listed in the manifest but not on storage ({shard.location}); the output changed "
+            "after the run committed: rerun the pipeline into it, or restore the file"
+        ) from err
 
 
 @dataclass(frozen=True)
@@ -107,14 +130,50 @@ def load_corpus(url: str, fs: fsspec.AbstractFileSystem, path: str, allow_unvali
             raise ManifestError(f"{url}: shards[{i}] lacks rows/tokens/bytes/sha256 ({err!r})") from err
     if not shards:
         raise ManifestError(f"{url}: lists no shards")
+    check_counts(url, manifest, shards)
     listing = [[s.path, s.sha256, s.rows, s.tokens] for s in shards]
     key = hashlib.sha256(json.dumps(listing, separators=(",", ":")).encode()).hexdigest()
     return Corpus(url=url, shards=tuple(shards), tokenizer=manifest.get("tokenizer") or {}, key=key)
 
 
+def check_counts(url: str, manifest: dict, shards: list[Shard]) -> None:
+    """Refuse a manifest that disagrees with itself: a shard listed twice, or counts that its shards do not add up to.
+
+    `counts.kept` counts every row the run wrote, quarantined shards included; the last stage's `out` is the same
+    number. A manifest without counts (hand-made) is only checked for duplicates.
+    """
+    seen: set[str] = set()
+    for shard in shards:
+        if shard.path in seen:
+            raise ManifestError(
+                f"{url}: shard {shard.path} is listed twice under 'shards'; rerun the pipeline"
+            )
+        seen.add(shard.path)
+    counts = manifest.get("counts") or {}
+    if "kept" not in counts:
+        return
+    quarantine = manifest.get("quarantine") or []
+    if not all(isinstance(q, dict) and "rows" in q for q in quarantine):
+        return  # an older manifest that lists quarantined paths only: their rows are not known here
+    rows = sum(s.rows for s in shards) + sum(int(q["rows"]) for q in quarantine)
+    if counts["kept"] != rows:
+        raise ManifestError(
+            f"{url}: counts.kept is {counts['kept']}, but its shards (and quarantined shards) hold {rows} rows; "
+            "the manifest does not describe its files: rerun the pipeline"
+        )
+    stages = counts.get("stages") or {}
+    if stages:
+        last, c = list(stages.items())[-1]
+        if c.get("out") != rows:
+            raise ManifestError(
+                f"{url}: counts.stages.{last}.out is {c.get('out')}, but the shards hold {rows} rows; "
+                "rerun the pipeline"
+            )
+
+
 def _sha256(fs: fsspec.AbstractFileSystem, shard: Shard) -> str:
     digest = hashlib.sha256()
-    with fs.open(shard.location, "rb") as fh:
+    with missing_as_manifest_error(shard), fs.open(shard.location, "rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -132,15 +191,12 @@ def verify_checksums(fs: fsspec.AbstractFileSystem, shards: list[Shard], threads
         )
 
 
-def shards_to_verify(shards: tuple[Shard, ...], verify: Verify, rank: int, world_size: int) -> list[Shard]:
-    """'rank': each rank hashes its share (shard i with i % world_size == rank); 'all': every rank all."""
-    if verify == "none":
-        return []
-    if verify == "all":
-        return list(shards)
-    if verify == "rank":
-        return list(shards[rank::world_size])
-    raise ValueError(f"verify must be 'rank', 'all' or 'none', got {verify!r}")
+VERIFY_MODES = ("rank", "all", "none")
+
+
+def check_verify(verify: str) -> None:
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"verify must be 'rank', 'all' or 'none', got {verify!r}")
 
 
 def open_parquet(fs: fsspec.AbstractFileSystem, location: str) -> pq.ParquetFile:
@@ -149,12 +205,26 @@ def open_parquet(fs: fsspec.AbstractFileSystem, location: str) -> pq.ParquetFile
     return pq.ParquetFile(fs.open(location, "rb"), pre_buffer=True)
 
 
+def open_shard(fs: fsspec.AbstractFileSystem, shard: Shard) -> pq.ParquetFile:
+    """The shard's Parquet file; ShardMissingError when it is gone, ManifestError when it is not Parquet."""
+    with missing_as_manifest_error(shard):
+        try:
+            return open_parquet(fs, shard.location)
+        except FileNotFoundError:
+            raise
+        except (pa.ArrowException, OSError) as err:
+            raise ManifestError(
+                f"{shard.path}: not a readable Parquet file ({err}); rerun the pipeline"
+            ) from err
+
+
 def _footer_units(fs: fsspec.AbstractFileSystem, shard: Shard) -> list[tuple[int, int]]:
     """(rows, tokens) per row group, from the footer; checked against the manifest."""
-    size = fs.size(shard.location)
+    with missing_as_manifest_error(shard):
+        size = fs.size(shard.location)
     if size != shard.bytes:
         raise ManifestError(f"{shard.path}: {size} bytes on storage, the manifest says {shard.bytes}")
-    with open_parquet(fs, shard.location) as pf:
+    with open_shard(fs, shard) as pf:
         return _row_group_tokens(pf, shard)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from transforms.params import StageParams
+from transforms.params import KeyRangeError, StageParams
 
 # Banding weights when bands/rows are not given. A verified candidate costs one signature comparison, a missed
 # pair costs recall, so with verification the choice leans to recall; without it, datasketch's even weights.
@@ -18,33 +18,21 @@ UNVERIFIED_WEIGHTS = (0.5, 0.5)
 class NearDedupConfig(StageParams):
     enabled: bool = True
     # Jaccard similarity of shingle sets at or above which two documents are near-duplicates.
-    threshold: float = 0.8
-    ngram: int = 5
+    threshold: float = Field(default=0.8, gt=0.0, le=1.0)
+    ngram: int = Field(default=5, ge=1)
     shingle: Literal["word", "char"] = "word"
     # Signature length (one-permutation MinHash bins); the verifier's estimate has sd ~ sqrt(J(1-J)/num_perm).
-    num_perm: int = 256
+    # At most 2^16: a signature costs 4 * num_perm bytes per document, and the bin arithmetic needs < 2^32.
+    num_perm: int = Field(default=256, ge=1, le=1 << 16)
     # None: chosen from the threshold (minimising weighted false positives + false negatives), as datasketch does.
-    bands: int | None = None
-    rows: int | None = None
+    bands: int | None = Field(default=None, ge=1)
+    rows: int | None = Field(default=None, ge=1)
     # signature: estimated Jaccard of candidate pairs >= threshold; exact: exact shingle Jaccard; none: trust LSH.
     verify: Literal["signature", "exact", "none"] = "signature"
-    seed: int = 1
+    # Seeds numpy's PCG64, which takes non-negative integers only.
+    seed: int = Field(default=1, ge=0)
     # "cpu" (numpy) or "cuda" / "cuda:N" (torch; identical signatures).
     device: str = "cpu"
-
-    @field_validator("threshold")
-    @classmethod
-    def _threshold_in_unit_interval(cls, v: float) -> float:
-        if not 0.0 < v <= 1.0:
-            raise ValueError("threshold must be in (0, 1]")
-        return v
-
-    @field_validator("ngram", "num_perm")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("must be at least 1")
-        return v
 
     @field_validator("device")
     @classmethod
@@ -57,7 +45,11 @@ class NearDedupConfig(StageParams):
     def _bands_fit_signature(self) -> NearDedupConfig:
         bands, rows = self.bands_rows()
         if bands * rows > self.num_perm:
-            raise ValueError(f"bands*rows = {bands * rows} exceeds num_perm = {self.num_perm}")
+            key = "bands" if self.bands is not None else "rows"
+            raise KeyRangeError(
+                key,
+                f"bands*rows must be <= num_perm: {bands} * {rows} = {bands * rows} exceeds num_perm = {self.num_perm}",
+            )
         return self
 
     def bands_rows(self) -> tuple[int, int]:

@@ -3,13 +3,15 @@
 Defaults are the papers' thresholds as datatrove 0.10.1 implements them (Gopher: arXiv 2112.11446 table A1;
 C4: JMLR 21-140; FineWeb: arXiv 2406.17557). A threshold set to null disables that one rule; `enabled: false`
 disables the family. Families run in FAMILY_ORDER and the first failing rule is a document's reject reason.
+Ranges are checked at load: fractions of lines, words or characters lie in [0, 1]; per-word ratios (symbols,
+newlines per word) can pass 1, so they only have to be >= 0.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from transforms.params import StageParams
+from transforms.params import KeyRangeError, StageParams
 
 # The order in which families decide; within a family, rules decide in the order of their module's RULES.
 FAMILY_ORDER = ("language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
@@ -21,10 +23,10 @@ class LanguageParams(StageParams):
     enabled: bool = True
     # Probability of the top language (py3langid with normalised probabilities); datatrove's default for
     # fastText lid.176 is 0.65. Documents below it are rejected even when the language is allowed.
-    min_score: float | None = 0.65
+    min_score: float | None = Field(default=0.65, ge=0.0, le=1.0)
     # Identify the language from the first max_chars characters (null: the whole text). Language is settled
     # long before 2000 characters, and the cost grows with every byte read.
-    max_chars: int | None = 2000
+    max_chars: int | None = Field(default=2000, ge=1)
 
 
 class GopherRepetitionParams(StageParams):
@@ -32,37 +34,46 @@ class GopherRepetitionParams(StageParams):
     paragraphs and word n-grams. Fractions of characters are over the whole document's characters."""
 
     enabled: bool = True
-    dup_para_frac: float | None = 0.3
-    dup_para_char_frac: float | None = 0.2
-    dup_line_frac: float | None = 0.3
-    dup_line_char_frac: float | None = 0.2
-    top_2gram_char_frac: float | None = 0.20
-    top_3gram_char_frac: float | None = 0.18
-    top_4gram_char_frac: float | None = 0.16
-    dup_5gram_char_frac: float | None = 0.15
-    dup_6gram_char_frac: float | None = 0.14
-    dup_7gram_char_frac: float | None = 0.13
-    dup_8gram_char_frac: float | None = 0.12
-    dup_9gram_char_frac: float | None = 0.11
-    dup_10gram_char_frac: float | None = 0.10
+    dup_para_frac: float | None = Field(default=0.3, ge=0.0, le=1.0)
+    dup_para_char_frac: float | None = Field(default=0.2, ge=0.0, le=1.0)
+    dup_line_frac: float | None = Field(default=0.3, ge=0.0, le=1.0)
+    dup_line_char_frac: float | None = Field(default=0.2, ge=0.0, le=1.0)
+    top_2gram_char_frac: float | None = Field(default=0.20, ge=0.0, le=1.0)
+    top_3gram_char_frac: float | None = Field(default=0.18, ge=0.0, le=1.0)
+    top_4gram_char_frac: float | None = Field(default=0.16, ge=0.0, le=1.0)
+    dup_5gram_char_frac: float | None = Field(default=0.15, ge=0.0, le=1.0)
+    dup_6gram_char_frac: float | None = Field(default=0.14, ge=0.0, le=1.0)
+    dup_7gram_char_frac: float | None = Field(default=0.13, ge=0.0, le=1.0)
+    dup_8gram_char_frac: float | None = Field(default=0.12, ge=0.0, le=1.0)
+    dup_9gram_char_frac: float | None = Field(default=0.11, ge=0.0, le=1.0)
+    dup_10gram_char_frac: float | None = Field(default=0.10, ge=0.0, le=1.0)
 
 
 class GopherQualityParams(StageParams):
     """Gopher quality rules (Rae et al. 2021, section A.1.1)."""
 
     enabled: bool = True
-    min_doc_words: int | None = 50
-    max_doc_words: int | None = 100_000
-    min_avg_word_length: float | None = 3
-    max_avg_word_length: float | None = 10
+    min_doc_words: int | None = Field(default=50, ge=0)
+    max_doc_words: int | None = Field(default=100_000, ge=1)
+    min_avg_word_length: float | None = Field(default=3, ge=0)
+    max_avg_word_length: float | None = Field(default=10, ge=0)
     # `#` per word and ellipses per word, each.
-    max_symbol_word_ratio: float | None = 0.1
-    max_bullet_lines_ratio: float | None = 0.9
-    max_ellipsis_lines_ratio: float | None = 0.3
+    max_symbol_word_ratio: float | None = Field(default=0.1, ge=0)
+    max_bullet_lines_ratio: float | None = Field(default=0.9, ge=0.0, le=1.0)
+    max_ellipsis_lines_ratio: float | None = Field(default=0.3, ge=0.0, le=1.0)
     # datatrove names this max_non_alpha_words_ratio; it is the minimum share of words with a letter.
-    min_alpha_words_ratio: float | None = 0.8
-    min_stop_words: int | None = 2
+    min_alpha_words_ratio: float | None = Field(default=0.8, ge=0.0, le=1.0)
+    min_stop_words: int | None = Field(default=2, ge=0)
     stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
+
+    @model_validator(mode="after")
+    def _minimum_not_above_maximum(self) -> GopherQualityParams:
+        # A minimum above its maximum rejects every document: a typo, never a policy.
+        for low, high in (("min_doc_words", "max_doc_words"), ("min_avg_word_length", "max_avg_word_length")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise KeyRangeError(low, f"must be <= {high} = {hi} (got {lo})")
+        return self
 
 
 class C4Params(StageParams):
@@ -79,9 +90,9 @@ class C4Params(StageParams):
     remove_lines: bool = False
     remove_citations: bool = True
     filter_no_terminal_punct: bool = True
-    min_num_sentences: int | None = 5
-    min_words_per_line: int | None = 3
-    max_word_length: int | None = 1000
+    min_num_sentences: int | None = Field(default=5, ge=0)
+    min_words_per_line: int | None = Field(default=3, ge=0)
+    max_word_length: int | None = Field(default=1000, ge=1)
     filter_lorem_ipsum: bool = True
     filter_javascript: bool = True
     filter_curly_bracket: bool = True
@@ -96,12 +107,12 @@ class FineWebParams(StageParams):
     """FineWeb's own rules (Penedo et al. 2024, section 3.3.3), over non-blank lines."""
 
     enabled: bool = True
-    line_punct_thr: float | None = 0.12
+    line_punct_thr: float | None = Field(default=0.12, ge=0.0, le=1.0)
     line_punct_exclude_zero: bool = False
-    short_line_thr: float | None = 0.67
-    short_line_length: int = 30
-    char_duplicates_ratio: float | None = 0.01
-    new_line_ratio: float | None = 0.3
+    short_line_thr: float | None = Field(default=0.67, ge=0.0, le=1.0)
+    short_line_length: int = Field(default=30, ge=0)
+    char_duplicates_ratio: float | None = Field(default=0.01, ge=0.0, le=1.0)
+    new_line_ratio: float | None = Field(default=0.3, ge=0)
 
 
 class PiiParams(StageParams):
