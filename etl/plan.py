@@ -3,7 +3,7 @@
 A unit is a list of file parts of about `unit_bytes` of text. A big plain JSONL file is cut into byte ranges at
 line starts (found by one scan for newlines, which also gives each range its exact first line number); a big
 Parquet file into runs of row groups (sized by their uncompressed bytes); small files are packed together.
-Compressed streams cannot be seeked, so each is one part. Units are a pure function of the inputs and the
+A big compressed stream, which cannot be seeked, is decompressed once into chunks (etl/spill.py). Units are a pure function of the inputs and the
 config: reruns and other runners cut the same units and write the same shard names.
 """
 
@@ -22,11 +22,13 @@ class FilePart:
     """A part of one input: the whole file, a byte range [start, stop) of whole lines, or row groups."""
 
     url: str
-    kind: str = "file"  # "file" | "bytes" | "row_groups"
+    kind: str = "file"  # "file" | "bytes" | "row_groups" | "fault"
     start: int = 0  # byte offset of the first line, or index of the first row group
     stop: int = -1  # exclusive byte offset or row group index; -1: to the end
     first_line: int = 1  # number of the part's first line (or Parquet row) in the file, from 1
     text_bytes: int = 0
+    path: str = ""  # where the part's bytes are when not in `url`: a decompressed chunk (etl/spill.py)
+    fault: tuple[str, str] | None = None  # kind "fault": (reason, detail) of the file's one reject
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,20 @@ def row_group_runs(url: str, unit_bytes: int) -> list[FilePart]:
     return parts
 
 
-def file_parts(url: str, size: int, unit_bytes: int, forced_format: str = "auto") -> list[FilePart]:
-    """The parts of one input; anything that cannot be cut (compressed, text, unreadable) is one part."""
+def file_parts(
+    url: str, size: int, unit_bytes: int, forced_format: str = "auto", spill_dir: str | None = None
+) -> list[FilePart]:
+    """The parts of one input; anything that cannot be cut (text, unreadable, small) is one part. A big
+    compressed JSONL stream is decompressed once into `spill_dir` when one is given (etl/spill.py)."""
     fmt, compression = detect_format(url, forced_format)
-    if size <= unit_bytes or compression is not None:
+    if compression is not None:
+        from etl.spill import spill_parts
+
+        # A stream of a quarter unit compressed likely holds a unit of text or more: worth cutting.
+        if fmt == "jsonl" and spill_dir and size >= unit_bytes // 4:
+            return spill_parts(url, compression, spill_dir, unit_bytes)
+        return [FilePart(url, text_bytes=size)]
+    if size <= unit_bytes:
         return [FilePart(url, text_bytes=size)]
     try:
         if fmt == "jsonl":
@@ -127,6 +139,12 @@ def _pack(parts: Iterator[FilePart], unit_bytes: int) -> list[WorkUnit]:
     return units
 
 
-def plan_units(files: list[tuple[str, int]], unit_bytes: int, forced_format: str = "auto") -> list[WorkUnit]:
-    parts = (p for url, size in files for p in file_parts(url, size, unit_bytes, forced_format))
+def plan_units(
+    files: list[tuple[str, int]], unit_bytes: int, forced_format: str = "auto", spill_dir: str | None = None
+) -> list[WorkUnit]:
+    parts = (
+        p
+        for i, (url, size) in enumerate(files)
+        for p in file_parts(url, size, unit_bytes, forced_format, spill_dir and f"{spill_dir}/f{i:05d}")
+    )
     return _pack(parts, unit_bytes)

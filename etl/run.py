@@ -197,8 +197,8 @@ def run_pipeline(
     try:
         files = expand_inputs(inputs)
         check_inputs_outside_output(inputs, out, [url for url, _ in files])
-        units = plan_units(files, config.input.unit_bytes, config.input.format)
         staging = _fresh_staging(out, held.owner)
+        units = plan_units(files, config.input.unit_bytes, config.input.format, f"{staging}/spill")
 
         from transforms.tokenize import load_tokenizer_info
 

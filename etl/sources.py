@@ -295,8 +295,11 @@ def read_part(part, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]:
     if part.kind == "file":
         yield from read_file(part.url, spec)
         return
+    if part.kind == "fault":
+        yield _file_reject(part.url, part.first_line, *part.fault)
+        return
     try:
-        raw = open_input(part.url)
+        raw = open_input(part.path or part.url)
     except InputFault as fault:
         if part.start == 0:
             yield _file_reject(part.url, 0, fault.reason, fault.detail)

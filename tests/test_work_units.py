@@ -162,3 +162,46 @@ def test_multi_processing_and_the_default_give_byte_identical_outputs_and_reruns
         outs.append(comparable_outputs(out, ignore_manifest_keys=("created_at", "run.beam_args")))
     assert outs[0] == outs[1]
     assert outs[0] == outs[2]
+
+
+def _compressed(path: Path, lines: list[str], kind: str, cut: bool) -> Path:
+    """JSONL as gzip or as two zstd frames; `cut` drops the second half of the last frame or the trailer."""
+    import gzip
+
+    import zstandard
+
+    half = len(lines) // 2
+    if kind == "gz":
+        data = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+        data = data[:-6] if cut else data
+    else:
+        cctx = zstandard.ZstdCompressor(level=1)
+        frames = [cctx.compress(("\n".join(part) + "\n").encode()) for part in (lines[:half], lines[half:])]
+        data = frames[0] + (frames[1][: len(frames[1]) // 2] if cut else frames[1])
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["gz", "zst"])
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "truncated"])
+def test_a_compressed_stream_cut_into_chunks_reads_like_one_unit(tmp_path, kind, cut):
+    bad = {3, 5000, 5001, 9000}
+    lines = ["{broken" if i + 1 in bad else _line(i) for i in range(30000)]
+    path = _compressed(tmp_path / f"big.jsonl.{kind}", lines, kind, cut)
+    files = [(str(path), path.stat().st_size)]
+    whole = _read(plan_units(files, 1 << 40))
+    units = plan_units(files, 1, spill_dir=str(tmp_path / "spill"))  # chunks of the 1 MiB floor
+    assert len(units) >= 2 and all(p.url == str(path) for u in units for p in u.parts)
+    chunked = _read(units)
+    assert chunked == whole
+    docs, rejects = chunked
+    assert {r["line"] for r in rejects if r["reason"] == "invalid_json"} == {
+        b for b in bad if b <= len(docs) + 4
+    }
+    faults = [r for r in rejects if r["reason"] == "truncated_file"]
+    assert len(faults) == (1 if cut else 0)
+    if cut:
+        last_good = len(docs) + sum(1 for r in rejects if r["reason"] == "invalid_json")
+        assert faults[0]["line"] == last_good + 1 and f"after line {last_good} " in faults[0]["detail"]
+    else:
+        assert len(docs) == 30000 - len(bad)
