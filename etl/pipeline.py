@@ -61,14 +61,15 @@ class _UnitDocs(beam.DoFn):
 class _WriteUnit(beam.DoFn):
     """The write pass: a unit through the whole chain into shards, stats and rejects under staging."""
 
-    def __init__(self, config, staging: str):
-        self.config, self.staging = config, staging
+    def __init__(self, config, staging: str, total_bytes: int | None = None):
+        self.config, self.staging, self.total_bytes = config, staging, total_bytes
         self._chain = None
 
     def setup(self):
         self._started = time.time()
         self._bytes_done = 0
-        self._meter = ProgressMeter("write")
+        # ETA against the whole plan: exact with one worker, an upper bound with several.
+        self._meter = ProgressMeter("write", total_bytes=self.total_bytes)
 
     def process(self, unit: WorkUnit, exact=None, near=None):
         if self._chain is None:
@@ -80,7 +81,8 @@ class _WriteUnit(beam.DoFn):
         for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
             if kind == "docs":
                 writer.add_docs(batch)
-                self._meter.add(batch.num_rows, text_bytes(batch))
+                read = tally.stages["read"].chars_in
+                self._meter.add(batch.num_rows, text_bytes(batch), done_bytes=self._bytes_done + read)
             else:
                 writer.add_rejects(batch)
         outputs = writer.close()
@@ -167,6 +169,7 @@ def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str
             _UnitDocs(config, "quality"), exact=beam.pvalue.AsList(exact)
         )
         near = _near_duplicate_ids(docs, config)
+    total = sum(u.bytes for u in units)
     _ = _units(p, units, "ForWrite") | "WriteUnits" >> beam.ParDo(
-        _WriteUnit(config, staging), exact=beam.pvalue.AsList(exact), near=beam.pvalue.AsList(near)
+        _WriteUnit(config, staging, total), exact=beam.pvalue.AsList(exact), near=beam.pvalue.AsList(near)
     )
