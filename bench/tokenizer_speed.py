@@ -1,11 +1,13 @@
-"""Tokenizer throughput on one text: hf (all cores), tiktoken (same ranks, all cores), torch (CUDA when present).
+"""Tokenizer throughput on one text: hf, fast (the default), tiktoken, torch (CUDA when present).
 
-    .venv/bin/python bench/tokenize.py [--mb 50] [--text real|varied|FILE ...] [--tokenizer default|PATH]
+    .venv/bin/python bench/tokenizer_speed.py [--mb 50] [--text real|varied|FILE ...] [--tokenizer default|PATH]
                                        [--device auto] [--processes N] [--batch 1024]
 
 `real`: the Python standard library's and site-packages' sources and docs, cut into documents of at most 16 KB
 (found offline on any machine). `varied`: transforms.tokenize.varied_text (the exactness test's text). Each row
 says whether its ids equal hf's on the whole text. torch runs cold (empty word cache) then warm (second pass).
+`fast` is the default backend: gigatoken, with the documents its guard flags sent to hf (the row counts them);
+"gigatoken unguarded" is the library alone on every document, for comparison.
 """
 
 from __future__ import annotations
@@ -97,6 +99,22 @@ def tiktoken_ids(enc, threads: int) -> Callable[[list[list[str]]], list[list[int
     return lambda batches: [ids for b in batches for ids in enc.encode_ordinary_batch(b, num_threads=threads)]
 
 
+def fast_rows(config: TokenizeConfig, batches: list[list[str]], row: Callable) -> None:
+    """The default backend (fast: gigatoken behind its guard), then gigatoken alone on every document."""
+    encoder = load_encoder(config.model_copy(update={"backend": "fast"}))
+    if encoder.backend.name != "fast":
+        print("fast: this tokenizer falls back to hf (see the log line above)")
+        return
+    fast, docs = encoder.backend, sum(map(len, batches))
+    seconds, ids = timed(stream_ids(encoder), batches)
+    row(f"fast, default ({fast.threads} thr; {fast.routed_exact}/{docs} exact)", seconds, ids)
+    unguarded = load_encoder(config.model_copy(update={"backend": "fast"})).backend
+    row(
+        f"gigatoken unguarded ({fast.threads} threads)",
+        *timed(lambda bs: [unguarded.encode_unguarded(b).flat for b in bs], batches),
+    )
+
+
 def load_text(args: argparse.Namespace) -> list[str]:
     if args.text == ["real"]:
         return real_documents(args.mb * 1_000_000)
@@ -113,15 +131,16 @@ def run(args: argparse.Namespace) -> None:
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     print(f"{datetime.date.today()}  {platform.node()}  {cores} cores  GPU: {gpu}  torch {torch.__version__}")
     print(f"text: {args.text} {mb:.1f} MB in {len(docs)} documents; tokenizer: {args.tokenizer}\n")
-    print(f"{'backend':<36}{'MB/s':>8}{'tokens':>12}  ids == hf")
+    print(f"{'backend':<44}{'MB/s':>8}{'tokens':>12}  ids == hf")
 
     def row(name: str, seconds: float, ids: np.ndarray) -> None:
         same = "yes" if np.array_equal(ids, reference) else "NO"
-        print(f"{name:<36}{mb / seconds:>8.2f}{len(ids):>12}  {same}", flush=True)
+        print(f"{name:<44}{mb / seconds:>8.2f}{len(ids):>12}  {same}", flush=True)
 
-    config = TokenizeConfig(tokenizer=args.tokenizer, add_eos=False)
+    config = TokenizeConfig(tokenizer=args.tokenizer, add_eos=False, backend="hf")
     seconds, reference = timed(stream_ids(load_encoder(config)), batches)
     row(f"hf ({cores} threads)", seconds, reference)
+    fast_rows(config, batches, row)
     row(
         f"tiktoken ({cores} threads)", *timed(tiktoken_ids(tiktoken_encoding(args.tokenizer), cores), batches)
     )

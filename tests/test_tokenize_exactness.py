@@ -1,13 +1,15 @@
-"""Backend torch gives exactly backend hf's ids (the tokenizers library), token for token.
+"""Backends torch and fast (the default) give exactly backend hf's ids (the tokenizers library), token for token.
 
 Two byte-level BPEs on 10 MB of deterministic varied text: the shipped default (GPT-2's ByteLevel regex) and
 one trained here with Llama 3's Split regex + ByteLevel and ignore_merges. Then smaller checks of every other
-path: prefix space, normalizers, a pre-tokenizer run by tokenizers, bytes missing from the vocabulary, a
-character-level BPE with an unknown token, the word cache limit, and the merges' own edge cases.
+torch path: prefix space, normalizers, a pre-tokenizer run by tokenizers, bytes missing from the vocabulary, a
+character-level BPE with an unknown token, the word cache limit, and the merges' own edge cases. The fast
+backend's guard and fallbacks are pinned down in tests/test_tokenize_fast.py.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import unicodedata
@@ -18,13 +20,10 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, proce
 
 from transforms.tokenize import DEFAULT_TOKENIZER, TokenizeConfig, load_encoder
 from transforms.tokenize.bpe_torch import TorchBPE, UnsupportedTokenizer
+from transforms.tokenize.fast_backend import LLAMA3_PATTERN
 from transforms.tokenize.pretokenize import GPT2_PATTERN, has_uncertain_char, to_byte_level, uncertain_chars
 from transforms.tokenize.varied_text import varied_documents
 
-LLAMA3_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
-    r"|\s+(?!\S)|\s+"
-)
 BATCH = 512
 
 
@@ -35,6 +34,10 @@ def ten_mb() -> list[str]:
 
 @pytest.fixture(scope="module")
 def llama3_style(tmp_path_factory) -> str:
+    return train_llama3_style(tmp_path_factory.mktemp("tok") / "llama3-style.json")
+
+
+def train_llama3_style(path) -> str:
     """A byte-level BPE laid out like Llama 3's tokenizer.json, trained on 2 MB of varied text."""
     tok = Tokenizer(models.BPE(ignore_merges=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -54,7 +57,6 @@ def llama3_style(tmp_path_factory) -> str:
     tok.post_processor = processors.TemplateProcessing(
         single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", 0)]
     )
-    path = tmp_path_factory.mktemp("tok") / "llama3-style.json"
     tok.save(str(path))
     assert json.loads(path.read_text())["model"]["ignore_merges"] is True
     return str(path)
@@ -66,30 +68,51 @@ def encode_all(encoder, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([p.flat for p in parts]), np.r_[0, np.cumsum(lengths)]
 
 
+def hf_encoder(tokenizer: str):
+    enc = load_encoder(TokenizeConfig(tokenizer=tokenizer, add_eos=False, backend="hf"))
+    assert enc.backend.name == "hf"
+    return enc
+
+
+@functools.cache
+def hf_ids(tokenizer: str, docs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The tokenizers library's ids, once per (tokenizer, document set) for every backend compared to it."""
+    return encode_all(hf_encoder(tokenizer), list(docs))
+
+
+def assert_equal_to_hf(tokenizer: str, docs: list[str], encoder) -> None:
+    """Fails on the first document whose ids differ from the tokenizers library's, naming the text there."""
+    want, want_offsets = hf_ids(tokenizer, tuple(docs))
+    got, got_offsets = encode_all(encoder, docs)
+    if np.array_equal(want_offsets, got_offsets) and np.array_equal(want, got):
+        return
+    for i in range(len(docs)):
+        a, b = want[want_offsets[i] : want_offsets[i + 1]], got[got_offsets[i] : got_offsets[i + 1]]
+        if not np.array_equal(a, b):
+            at = next((j for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            pytest.fail(
+                f"doc {i}: first difference at token {at}: hf {a[at : at + 5]} "
+                f"{encoder.backend.name} {b[at : at + 5]}; "
+                f"text there: {hf_encoder(tokenizer).decode(a[max(0, at - 3) : at + 3])!r}"
+            )
+
+
 def assert_same_ids(
     tokenizer: str, docs: list[str], max_cached_words: int | None = None, processes: int = 0
 ) -> TorchBPE:
-    """Fails on the first document whose ids differ; returns the torch backend for checks of its path."""
-    hf = load_encoder(TokenizeConfig(tokenizer=tokenizer, add_eos=False))
+    """Fails on the first document whose torch ids differ; returns the torch backend for checks of its path."""
     config = TokenizeConfig(
         tokenizer=tokenizer, add_eos=False, backend="torch", device="cpu", pretokenize_processes=processes
     )
     torch_enc = load_encoder(config)
     if max_cached_words is not None:
         torch_enc.backend.cache.max_words = max_cached_words
-    assert hf.backend.name == "hf" and torch_enc.backend.name == "torch"
-    (want, want_offsets), (got, got_offsets) = encode_all(hf, docs), encode_all(torch_enc, docs)
-    torch_enc.close()
-    if np.array_equal(want_offsets, got_offsets) and np.array_equal(want, got):
-        return torch_enc.backend
-    for i in range(len(docs)):
-        a, b = want[want_offsets[i] : want_offsets[i + 1]], got[got_offsets[i] : got_offsets[i + 1]]
-        if not np.array_equal(a, b):
-            at = next((j for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-            pytest.fail(
-                f"doc {i}: first difference at token {at}: hf {a[at : at + 5]} torch {b[at : at + 5]}; "
-                f"text there: {hf.decode(a[max(0, at - 3) : at + 3])!r}"
-            )
+    assert torch_enc.backend.name == "torch"
+    try:
+        assert_equal_to_hf(tokenizer, docs, torch_enc)
+    finally:
+        torch_enc.close()
+    return torch_enc.backend
 
 
 def test_varied_text_holds_every_kind_of_hard_case(ten_mb):
@@ -113,6 +136,22 @@ def test_torch_equals_hf_on_10mb_of_varied_text(which, ten_mb, llama3_style):
     start = time.perf_counter()
     assert_same_ids(tokenizer, ten_mb)
     print(f"{which}: hf + torch on 10 MB in {time.perf_counter() - start:.1f} s")
+
+
+@pytest.mark.parametrize("which", ["gpt2_default", "llama3_style"])
+def test_default_cpu_path_equals_hf_on_10mb_of_varied_text(which, ten_mb, llama3_style):
+    """The default backend (auto = fast: gigatoken, its guard sending some documents to tokenizers)."""
+    tokenizer = "default" if which == "gpt2_default" else llama3_style
+    enc = load_encoder(TokenizeConfig(tokenizer=tokenizer, add_eos=False))
+    assert enc.backend.name == "fast"
+    assert_equal_to_hf(tokenizer, ten_mb, enc)
+    # Under the Split regex the guard sends the documents holding a code point of the uncertain class to
+    # tokenizers (a few percent here, none of real text); GPT-2's ByteLevel shape needs no guard.
+    routed = enc.backend.routed_exact
+    if which == "llama3_style":
+        assert routed == sum(map(has_uncertain_char, ten_mb)) and 0 < routed < len(ten_mb) // 5
+    else:
+        assert routed == 0
 
 
 def test_regex_module_agrees_with_tokenizers_on_assigned_code_points_outside_the_uncertain_set():
@@ -233,7 +272,7 @@ def test_pre_tokenizer_processes_give_the_same_ids(small_docs):
     bpe = assert_same_ids("default", small_docs, processes=2)
     assert bpe.pool is None  # closed after use
     enc = load_encoder(TokenizeConfig(backend="torch", device="cpu", pretokenize_processes=2, add_bos=True))
-    hf = load_encoder(TokenizeConfig(add_bos=True))
+    hf = load_encoder(TokenizeConfig(add_bos=True, backend="hf"))
     batches = [small_docs[i : i + 7] for i in range(0, 200, 7)]
     streamed = [r.split() for r in enc.encode_stream(batches)]
     enc.close()

@@ -165,18 +165,26 @@ def test_tokenize_transform_outputs_kept_and_rejects_in_a_pipeline():
         assert_that(reject_rows, equal_to([("d1", "no_tokens")]), "rejects")
 
 
-def test_tokenize_batch_gives_the_same_columns_with_backend_torch():
-    batch = docs(TEXTS + [""])
-    hf_kept, hf_rejects = tokenize_batch(batch, load_encoder(TokenizeConfig(add_bos=True)))
-    torch_kept, torch_rejects = tokenize_batch(
-        batch, load_encoder(TokenizeConfig(add_bos=True, backend="torch", device="cpu"))
-    )
-    assert torch_kept.equals(hf_kept) and torch_rejects.equals(hf_rejects)
+@pytest.mark.parametrize("backend", ["torch", "fast"])
+def test_tokenize_batch_gives_the_same_columns_with_every_backend(backend):
+    batch = docs(TEXTS + ["", "x\U0003307b<s>"])  # a code point that Unicode versions class differently
+    hf_kept, hf_rejects = tokenize_batch(batch, load_encoder(TokenizeConfig(add_bos=True, backend="hf")))
+    other = load_encoder(TokenizeConfig(add_bos=True, backend=backend, device="cpu"))
+    assert other.backend.name == backend
+    kept, rejects = tokenize_batch(batch, other)
+    assert kept.equals(hf_kept) and rejects.equals(hf_rejects)
 
 
-def test_hf_threads_setting_sizes_the_rust_pool_only_when_asked(monkeypatch):
+def test_default_backend_is_the_fast_exact_path():
+    assert TokenizeConfig().backend == "auto"
+    assert load_encoder(TokenizeConfig()).backend.name == "fast"
+    assert load_encoder(TokenizeConfig(backend="hf")).backend.name == "hf"
+
+
+def test_threads_setting_sizes_the_rust_pools_only_when_asked(monkeypatch):
     monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
-    load_encoder(TokenizeConfig())
+    enc = load_encoder(TokenizeConfig())
     assert "RAYON_NUM_THREADS" not in os.environ  # rayon's default: every core this process may use
-    load_encoder(TokenizeConfig(threads=3))
-    assert os.environ["RAYON_NUM_THREADS"] == "3"
+    assert enc.backend.threads == len(os.sched_getaffinity(0))
+    enc = load_encoder(TokenizeConfig(threads=3))
+    assert os.environ["RAYON_NUM_THREADS"] == "3" and enc.backend.threads == 3

@@ -1,7 +1,8 @@
 """Tokenizer stage: Hugging Face tokenizer.json in, `tokens` / `num_tokens` columns out (DESIGN.md "Tokenization").
 
-Backends `hf` (tokenizers, all cores) and `torch` (our byte-level BPE, merges on CUDA when present) give the
-same ids, token for token. The Beam-facing names load lazily, so that pre-tokenizer worker processes and the
+Backends `fast` (the default: gigatoken, guarded, with `hf` for what it does not encode exactly), `hf`
+(tokenizers, all cores) and `torch` (our byte-level BPE, merges on CUDA when present) give the same ids,
+token for token. The Beam-facing names load lazily, so that pre-tokenizer worker processes and the
 manifest writer do not import Beam.
 """
 

@@ -64,8 +64,18 @@ class Encoder:
 
 
 def make_backend(config: TokenizeConfig, tf: TokenizerFile) -> Backend:
-    """The configured backend; `torch` falls back to `hf` (with a log line) for what it cannot do exactly."""
+    """The configured backend; `fast` and `torch` fall back to `hf` (with a log line) where not exact.
+
+    `auto` (the default) is `fast`: the fastest exact CPU path (docs/benchmarks.md, issue 9).
+    """
     tokenizer = tf.tokenizer()
+    if config.backend in ("auto", "fast"):
+        from transforms.tokenize.fast_backend import FastBackend, UnsupportedByFast
+
+        try:
+            return FastBackend(tokenizer, tf.spec, threads=config.threads)
+        except UnsupportedByFast as err:
+            log.warning("%s: backend fast cannot encode this tokenizer (%s); using backend hf", tf.path, err)
     if config.backend == "torch":
         from transforms.tokenize.bpe_torch import TorchBPE, UnsupportedTokenizer
 
