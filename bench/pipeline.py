@@ -1,9 +1,16 @@
-"""Throughput and peak memory of `corpus-etl run` on a generated corpus, at 1x and 4x the input size.
+"""Throughput and peak memory of `corpus-etl run` on a generated corpus, and on real text in one big file.
 
 Memory should stay roughly flat as the input grows: text never crosses a shuffle (see etl/pipeline.py), so the
-peak is set by one work unit's batches and the removal maps. Usage:
+peak is set by the work units in flight and the removal maps. Usage:
     python bench/pipeline.py [--mb 200] [--scales 1,4] [--set KEY=VALUE ...] [-- BEAM_OPTIONS]
-Prints one table row per scale; corpora are cached under bench/.data/.
+    python bench/pipeline.py --real 1000 [--real-scales 1,4] [--set ...]   # issue 9's inputs (see below)
+Prints one table row per run; corpora are cached under bench/.data/.
+
+`--real MB`: real text (bench/real_corpus.py) as one .jsonl.gz of MB of text and as the same records in 64
+files, each run with quality off and with every stage on. Per run: text MB/s, CPU/wall and peak RSS of the
+whole process tree (Beam's workers included, sampled from /proc), and the ratio of the run's text MB/s to the
+`tokenizers` library's `encode_batch` alone on the same text with every thread (a sample of every 10th
+document): the figure that does not depend on the machine.
 """
 
 from __future__ import annotations
@@ -61,6 +68,11 @@ def run_once(inputs: Path, out: Path, overrides: list[str], beam_args: list[str]
 
 
 def main() -> None:
+    if "--real" in sys.argv:
+        from pipeline_real import main as real_main
+
+        real_main(sys.argv[1:])
+        return
     argv = sys.argv[1:]
     beam_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
