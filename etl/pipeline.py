@@ -1,6 +1,6 @@
-"""Assemble the one Beam pipeline of a run: two key passes (exact, near dedup) and the write pass.
+"""Assemble the one Beam pipeline of a run: a key pass (for exact and near dedup) and the write pass.
 
-Text never crosses a shuffle or a stage barrier: the key passes read their units and shuffle only hashes and
+Text never crosses a shuffle or a stage barrier: the key pass reads each unit once and shuffles only hashes and
 signatures, producing removal maps; the write pass streams each unit through the whole chain with those maps as
 side inputs and writes its files directly. Memory therefore stays bounded by the removal maps and one unit's
 batches, not by the corpus, on the local runner as on a distributed one.
@@ -23,8 +23,9 @@ from etl.plan import WorkUnit
 from etl.progress import ProgressMeter
 from etl.shard_writer import UnitWriter
 from etl.sources import InputSpec
-from etl.stages import build_chain
+from etl.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
+from transforms.quality.verdicts import record, recordable
 from transforms.schema import text_bytes
 
 log = logging.getLogger("corpus_etl")
@@ -41,21 +42,58 @@ def input_spec(config) -> InputSpec:
     return InputSpec(text_field=c.text_field, id_field=c.id_field, format=c.format, batch_rows=c.batch_rows)
 
 
-class _UnitDocs(beam.DoFn):
-    """A key pass's reader: the documents of a unit that survive the chain up to `through`."""
+class _KeyPass(beam.DoFn):
+    """The one key pass: each unit read and normalized once, its documents handed to both dedup shuffles.
 
-    def __init__(self, config, through: str):
-        self.config, self.through = config, through
-        self._chain = None
+    Main output: normalized documents, for exact dedup. "near": the documents that pass quality, for the
+    near-dedup sketches (near dedup leaves out exact duplicates itself, before it draws any edge). The quality
+    verdicts of the unit are recorded in staging, so that the write pass replays them instead of judging
+    every document again.
+    """
 
-    def process(self, unit: WorkUnit, exact=None):
-        if self._chain is None:
-            self._chain = build_chain(self.config, self.through, removal_table(exact))
-            for stage in self._chain:
-                stage.setup()
-        for kind, batch in stream_unit(unit, input_spec(self.config), self._chain):
-            if kind == "docs":
+    def __init__(self, config, staging: str, exact: bool, near: bool):
+        self.config, self.staging, self.exact, self.near = config, staging, exact, near
+        self._normalize = self._quality = None
+
+    def setup(self):
+        self._normalize = build_chain(self.config, "normalize")
+        if self.near and self.config.quality.enabled:
+            self._quality = quality_stage(self.config.quality)
+            self._quality.setup()
+
+    def process(self, unit: WorkUnit):
+        verdicts = []
+        for kind, batch in stream_unit(unit, input_spec(self.config), self._normalize):
+            if kind != "docs":
+                continue
+            if self.exact:
                 yield batch
+            if not self.near:
+                continue
+            if self._quality is not None:
+                kept, rejects = self._quality.process(batch)
+                if records_verdicts(self.config):
+                    verdicts.append(record(batch, kept, rejects))
+                batch = kept
+            if batch.num_rows:
+                yield beam.pvalue.TaggedOutput("near", batch)
+        if records_verdicts(self.config):
+            _write_verdicts(verdicts_path(self.staging, unit.index), verdicts)
+
+
+def records_verdicts(config) -> bool:
+    """Whether the key pass judges quality (for near dedup) and the write pass may replay its verdicts."""
+    return config.near_dedup.enabled and recordable(config.quality)
+
+
+def _write_verdicts(path: str, batches: list[pa.RecordBatch]) -> None:
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_batches(batches) if batches else None
+    if table is None:
+        return  # a unit with no documents: the write pass never asks for its verdicts
+    with fsspec.open(path, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
 
 
 class _WriteUnit(beam.DoFn):
@@ -73,9 +111,15 @@ class _WriteUnit(beam.DoFn):
 
     def process(self, unit: WorkUnit, exact=None, near=None):
         if self._chain is None:
-            self._chain = build_chain(self.config, "tokenize", removal_table(exact), removal_table(near))
+            recorded = self.staging if records_verdicts(self.config) else None
+            self._chain = build_chain(
+                self.config, "tokenize", removal_table(exact), removal_table(near), recorded
+            )
             for stage in self._chain:
                 stage.setup()
+        for stage in self._chain:
+            if isinstance(stage, RecordedQuality):
+                stage.for_unit(unit.index)
         tally = Tally()
         writer = UnitWriter(self.staging, unit.index, self.config.output)
         for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
@@ -138,12 +182,12 @@ def near_removals(table: pa.RecordBatch) -> pa.RecordBatch:
     )
 
 
-def _near_duplicate_ids(docs, config):
+def _near_duplicate_ids(docs, config, exclude):
     from transforms.near_dedup import NearDuplicateIds
 
     return (
         docs
-        | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup)
+        | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup, exclude=exclude)
         | "AsRemovals" >> beam.Map(near_removals)
         | "NonEmptyNear" >> beam.Filter(lambda b: b.num_rows > 0)
     )
@@ -156,19 +200,16 @@ def _units(p: beam.Pipeline, units: list[WorkUnit], label: str):
 
 
 def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str) -> None:
-    empty = p | "NoRemovals" >> beam.Create([])
-    exact = empty
-    if config.exact_dedup.enabled:
-        docs = _units(p, units, "ForExactDedup") | "ReadForExactDedup" >> beam.ParDo(
-            _UnitDocs(config, "normalize")
-        )
-        exact = docs | "ExactDuplicateIds" >> ExactDuplicateIds()
-    near = empty
-    if config.near_dedup.enabled:
-        docs = _units(p, units, "ForNearDedup") | "ReadForNearDedup" >> beam.ParDo(
-            _UnitDocs(config, "quality"), exact=beam.pvalue.AsList(exact)
-        )
-        near = _near_duplicate_ids(docs, config)
+    exact = near = p | "NoRemovals" >> beam.Create([])
+    want_exact, want_near = config.exact_dedup.enabled, config.near_dedup.enabled
+    if want_exact or want_near:
+        docs = _units(p, units, "ForKeys") | "ReadForKeys" >> beam.ParDo(
+            _KeyPass(config, staging, want_exact, want_near)
+        ).with_outputs("near", main="exact")
+        if want_exact:
+            exact = docs.exact | "ExactDuplicateIds" >> ExactDuplicateIds()
+        if want_near:
+            near = _near_duplicate_ids(docs.near, config, exact if want_exact else None)
     total = sum(u.bytes for u in units)
     _ = _units(p, units, "ForWrite") | "WriteUnits" >> beam.ParDo(
         _WriteUnit(config, staging, total), exact=beam.pvalue.AsList(exact), near=beam.pvalue.AsList(near)

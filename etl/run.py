@@ -71,7 +71,12 @@ def _validate(config, stats_by_shard: dict[str, pa.Table], draft: dict, staging:
     fs, path = fsspec.core.url_to_fs(staging)
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
     docs_dir = f"{path}/validation/data_docs" if local and config.validation.enabled else None
-    return validate_outputs(stats_by_shard, draft, config.validation, data_docs_dir=docs_dir)
+    result = validate_outputs(stats_by_shard, draft, config.validation, data_docs_dir=docs_dir)
+    if result.get("data_docs"):
+        # Where the commit puts them: the run's own staging name must not reach the manifest.
+        out_path = path.rsplit("/_staging/", 1)[0]
+        result["data_docs"] = f"{out_path}/validation/data_docs/index.html"
+    return result
 
 
 def _staged_tree(staging: str, sub: str) -> list[tuple[str, str]]:

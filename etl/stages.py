@@ -51,13 +51,50 @@ def quality_stage(config) -> BatchStage:
     return LoadedStage("quality", lambda: BatchQualityFilter(config), apply)
 
 
+class RecordedQuality(BatchStage):
+    """The quality stage replayed from the verdicts the key pass recorded for the unit (once per unit)."""
+
+    name = "quality"
+
+    def __init__(self, staging: str):
+        self.staging = staging
+        self._verdicts = None
+
+    def for_unit(self, unit: int) -> None:
+        import fsspec
+        import pyarrow.parquet as pq
+
+        from transforms.quality.verdicts import Verdicts
+
+        self._unit, path = unit, verdicts_path(self.staging, unit)
+        fs, local = fsspec.core.url_to_fs(path)
+        if not fs.exists(local):
+            self._verdicts = None  # the key pass saw no document in this unit
+            return
+        with fs.open(local, "rb") as fh:
+            self._verdicts = Verdicts(pq.read_table(fh))
+
+    def process(self, batch):
+        if self._verdicts is None:
+            raise RuntimeError(
+                f"work unit {self._unit}: documents reached quality that the key pass never saw"
+            )
+        return self._verdicts.replay(batch)
+
+
+def verdicts_path(staging: str, unit: int) -> str:
+    return f"{staging}/quality/u{unit:05d}.parquet"
+
+
 def build_chain(
     config,
     through: str,
     exact_removals: pa.Table | None = None,
     near_removals: pa.Table | None = None,
+    recorded_quality: str | None = None,
 ) -> list[BatchStage]:
-    """The stages up to and including `through` (one of ORDER) that the config enables."""
+    """The stages up to and including `through` (one of ORDER) that the config enables; with
+    `recorded_quality` (a staging URL) the quality stage replays the key pass's verdicts."""
     chain: list[BatchStage] = []
     for name in ORDER[: ORDER.index(through) + 1]:
         if name == "normalize":
@@ -65,7 +102,9 @@ def build_chain(
         elif name == "exact_dedup" and config.exact_dedup.enabled:
             chain.append(RemovalFilter("exact_dedup", exact_removals))
         elif name == "quality" and config.quality.enabled:
-            chain.append(quality_stage(config.quality))
+            chain.append(
+                RecordedQuality(recorded_quality) if recorded_quality else quality_stage(config.quality)
+            )
         elif name == "near_dedup" and config.near_dedup.enabled:
             chain.append(RemovalFilter("near_dedup", near_removals))
         elif name == "tokenize":

@@ -48,7 +48,8 @@ def _run(inputs, out: Path, policy: str) -> tuple[int, dict]:
     settings = [
         "quality.enabled=false",
         "near_dedup.enabled=false",
-        "input.unit_bytes=1",  # one work unit, so one shard, per input file
+        # One work unit, so one shard, per input file: the bigger file fits one unit, the two do not.
+        f"input.unit_bytes={max(p.stat().st_size for p in root.glob('*.jsonl'))}",
         f"validation.suites=[{suite}]",
         f"validation.policy={policy}",
     ]

@@ -60,17 +60,36 @@ class _Sketch(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("buckets", (shard, pairs))
 
 
-def _edges_of_shard(shard_and_pairs) -> list[pa.RecordBatch]:
-    """All (bucket, doc) pairs of one shard -> its candidate edges (one batch)."""
-    _, batches = shard_and_pairs
-    table = pa.Table.from_batches(list(batches), BUCKETS)
-    u, v = candidate_pairs(table.column("bucket").to_numpy(), table.column("key").to_numpy())
-    Metrics.counter(STAGE, "candidate_pairs").inc(len(u))
-    return [
-        pa.RecordBatch.from_arrays(
+class _EdgesOfShard(beam.DoFn):
+    """All (bucket, doc) pairs of one shard -> its candidate edges (one batch).
+
+    Documents named by `exclude` (removal batches with a `key` column: the exact duplicates) leave the
+    buckets before any edge is drawn, so the graph is the one over the documents that survive exact dedup.
+    """
+
+    def setup(self):
+        self._source = self._excluded = None
+
+    def _excluded_keys(self, exclude) -> np.ndarray:
+        if self._excluded is None or self._source is not exclude:
+            self._source = exclude  # held, so the identity check cannot match a freed and reused object
+            parts = [b.column(b.schema.get_field_index("key")).to_numpy() for b in exclude or ()]
+            self._excluded = np.unique(np.concatenate([np.zeros(0, np.uint64), *parts]))
+        return self._excluded
+
+    def process(self, shard_and_pairs, exclude=()):
+        _, batches = shard_and_pairs
+        table = pa.Table.from_batches(list(batches), BUCKETS)
+        buckets, keys = table.column("bucket").to_numpy(), table.column("key").to_numpy()
+        excluded = self._excluded_keys(exclude)
+        if len(excluded):
+            keep = ~np.isin(keys, excluded, assume_unique=False)
+            buckets, keys = buckets[keep], keys[keep]
+        u, v = candidate_pairs(buckets, keys)
+        Metrics.counter(STAGE, "candidate_pairs").inc(len(u))
+        yield pa.RecordBatch.from_arrays(
             [pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=components.EDGES
         )
-    ]
 
 
 def _candidate_keys(item) -> np.ndarray:
@@ -165,22 +184,26 @@ class _Split(beam.DoFn):
 class NearDuplicateIds(beam.PTransform):
     """docs -> one removal table (REMOVALS: key, doc_id, survivor, similarity) of every near-duplicate.
 
+    `exclude`: an optional PCollection of removal batches (a `key` column) of documents to leave out of the
+    graph, as if they were not in `docs`: the pipeline's key pass reads each unit once for both dedups.
+
     Only signatures and bucket keys cross the shuffles; the text stays in `docs`, so a caller that applies
     the table elsewhere (the pipeline's write pass) never buffers the corpus.
     """
 
-    def __init__(self, config: NearDedupConfig):
+    def __init__(self, config: NearDedupConfig, exclude=None):
         super().__init__()
-        self.config = config
+        self.config, self.exclude = config, exclude
 
     def expand(self, docs):
         sketched = docs | "Sketch" >> beam.ParDo(_Sketch(self.config)).with_outputs(
             "buckets", main="signatures"
         )
+        side = {} if self.exclude is None else {"exclude": beam.pvalue.AsList(self.exclude)}
         edges = (
             sketched.buckets
             | "GroupBuckets" >> beam.GroupByKey()
-            | "CandidateEdges" >> beam.FlatMap(_edges_of_shard)
+            | "CandidateEdges" >> beam.ParDo(_EdgesOfShard(), **side)
         )
         tagged = [
             sketched.signatures | "TagSignatures" >> beam.Map(lambda b: (_GLOBAL, ("sig", b))),
