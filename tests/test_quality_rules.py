@@ -167,5 +167,5 @@ def test_language_allowlist_comes_from_config():
 
 
 def test_language_minimum_score_rejects_below_it():
-    # No probability reaches 1.01: every allowed document falls under the minimum score.
-    assert reasons(CLEAN[:2], only("language", language__min_score=1.01)) == ["language.low_score"] * 2
+    # The highest minimum a probability allows: documents short of certainty fall under it.
+    assert reasons(CLEAN[:2], only("language", language__min_score=1.0)) == ["language.low_score"] * 2
