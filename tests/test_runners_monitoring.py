@@ -37,7 +37,7 @@ def test_progress_meter_logs_docs_bytes_and_rates_at_most_every_interval(caplog)
         "stage": "write", "docs_done": 3000, "bytes_done": 6_000_000, "docs_per_s": 250.0,
         "mb_per_s": 0.5, "elapsed_s": 12.0,
     }  # fmt: skip
-    assert "write 3000 docs, 6.0 MB done in 12 s (250 docs/s, 0.50 MB/s" in lines[0].getMessage()
+    assert "write 3000 docs, 6.0 MB text in 12 s (250 docs/s, 0.50 MB/s of text" in lines[0].getMessage()
 
 
 def test_progress_fields_reach_json_logs():
