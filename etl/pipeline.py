@@ -62,6 +62,7 @@ class _KeyPass(beam.DoFn):
             self._quality.setup()
 
     def process(self, unit: WorkUnit):
+        started = time.time()
         verdicts = []
         for kind, batch in stream_unit(unit, input_spec(self.config), self._normalize):
             if kind != "docs":
@@ -79,6 +80,11 @@ class _KeyPass(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("near", batch)
         if records_verdicts(self.config):
             _write_verdicts(verdicts_path(self.staging, unit.index), verdicts)
+        log.info(
+            "progress: key pass, unit %d read (%.1f MB) in %.1f s",
+            unit.index, unit.bytes / 1e6, time.time() - started,
+            extra={"fields": {"unit": unit.index, "pass": "keys", "input_bytes": unit.bytes}},
+        )  # fmt: skip
 
 
 def records_verdicts(config) -> bool:

@@ -6,8 +6,10 @@ the driver on the small per-unit results, so the same code commits for a local o
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -23,7 +25,7 @@ from etl.overlap import check_inputs_outside_output
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
 from etl.progress import stage_counters
-from etl.runner import pipeline_options
+from etl.runner import is_local_runner, pipeline_options
 from etl.sources import expand_inputs
 
 log = logging.getLogger("corpus_etl")
@@ -134,8 +136,21 @@ def _remove_staging(out: str, staging: str) -> None:
         fs.rm(parent, recursive=True)
 
 
+def _import_validation_meanwhile(options) -> None:
+    """Import Great Expectations (about 3 s) on a thread while the workers run, when the pipeline does not
+    run in this process: the driver is idle then, and validation needs it right after."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    if options.view_as(DirectOptions).direct_running_mode == "in_memory" and is_local_runner(options):
+        return
+    threading.Thread(target=importlib.import_module, args=("etl.validation",), daemon=True).start()
+
+
 def _execute(units: list, config, staging: str, beam_args) -> list[dict]:
-    p = beam.Pipeline(options=pipeline_options(beam_args))
+    options = pipeline_options(beam_args)
+    if config.validation.enabled:
+        _import_validation_meanwhile(options)
+    p = beam.Pipeline(options=options)
     build_pipeline(p, units, config, staging)
     beam_result = p.run()
     beam_result.wait_until_finish()

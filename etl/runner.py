@@ -39,6 +39,10 @@ def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
     return options
 
 
+def is_local_runner(options: PipelineOptions) -> bool:
+    return options.view_as(StandardOptions).runner in (LOCAL_RUNNER, "DirectRunner", "direct", None)
+
+
 def local_options(mode: str = "in_memory", workers: int = 1) -> PipelineOptions:
     """Options for tests and benches on this machine."""
     return pipeline_options([f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"])
