@@ -17,7 +17,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from transforms.near_dedup.lsh import unique_pairs
-from transforms.near_dedup.minhash import similarity
+from transforms.near_dedup.minhash import pair_similarity
 
 SIGNATURES = pa.schema([("key", pa.uint64()), ("doc_id", pa.string()), ("signature", pa.binary())])
 EDGES = pa.schema([("u", pa.uint64()), ("v", pa.uint64())])
@@ -124,7 +124,7 @@ def resolve(
     if verify == "exact":
         keep = exact_jaccard(sets or {}, u, v) >= threshold
     elif verify == "signature":
-        keep = similarity(graph.sig[u], graph.sig[v]) >= threshold
+        keep = pair_similarity(graph.sig, u, v) >= threshold
     else:
         keep = np.ones(len(u), bool)
     survivor = survivors(len(graph), u[keep], v[keep])
@@ -132,7 +132,7 @@ def resolve(
     if verify == "exact":
         sim = exact_jaccard(sets or {}, removed, survivor[removed])
     else:
-        sim = similarity(graph.sig[removed], graph.sig[survivor[removed]])
+        sim = pair_similarity(graph.sig, removed, survivor[removed])
     return pa.RecordBatch.from_arrays(
         [
             pa.array(graph.keys[removed], pa.uint64()),

@@ -133,3 +133,12 @@ def similarity(sig_a: np.ndarray, sig_b: np.ndarray, chunk: int = 4096) -> np.nd
         union = (filled_a | filled_b).sum(axis=1)
         out[lo : lo + chunk] = match / np.maximum(union, 1)
     return out
+
+
+def pair_similarity(sig: np.ndarray, u: np.ndarray, v: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """similarity(sig[u], sig[v]), gathering rows a chunk of pairs at a time: the whole gather would take
+    2 * num_perm * 4 bytes per candidate edge (gigabytes for a few million edges)."""
+    out = np.empty(len(u), np.float64)
+    for lo in range(0, len(u), chunk):
+        out[lo : lo + chunk] = similarity(sig[u[lo : lo + chunk]], sig[v[lo : lo + chunk]])
+    return out

@@ -7,6 +7,8 @@ Every element is an Arrow batch; the DoFns only move batches between the pure fu
 
 from __future__ import annotations
 
+import logging
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
@@ -23,6 +25,7 @@ from transforms.near_dedup.sketch import batch_signatures, text_column
 from transforms.rejects import rejects_from_docs
 
 STAGE = "near_dedup"
+log = logging.getLogger("corpus_etl")
 REASON = "near_duplicate"
 BUCKETS = pa.schema([("bucket", pa.uint64()), ("key", pa.uint64())])
 _GLOBAL = 0  # the one key of the global step
@@ -139,6 +142,10 @@ def _resolve(config: NearDedupConfig):
         sets = components.shingle_sets(graph, shingle_sets) if config.verify == "exact" else None
         removals = components.resolve(graph, u, v, config.threshold, config.verify, sets)
         Metrics.counter(STAGE, "verified_removals").inc(removals.num_rows)
+        log.info(
+            "near dedup: %d documents, %d candidate edges, %d near duplicates",
+            len(graph), len(u), removals.num_rows,
+        )  # fmt: skip
         return removals
 
     return run
