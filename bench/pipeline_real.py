@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,19 +65,21 @@ def run_tree(cmd: list[str]) -> dict:
     """Wall seconds, CPU seconds and peak RSS of the whole process tree of `cmd` (sampled every 0.2 s)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tempfile.TemporaryFile(mode="w+")  # not a pipe: a full pipe would stall the run
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
     peak, cpu_seen = 0, {}
     while proc.poll() is None:
         rss, cpu = _sample(_tree(proc.pid))
         peak = max(peak, rss)
         cpu_seen.update(cpu)
         time.sleep(0.2)
-    out, err = proc.communicate()
+    log.seek(0)
+    out, err = log.read(), ""
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 1):
-        raise SystemExit(f"run failed ({proc.returncode}):\n{err[-3000:]}")
+        raise SystemExit(f"run failed ({proc.returncode}):\n{out[-3000:]}")
     return {"wall": wall, "cpu": max(reaped, sum(cpu_seen.values())), "peak_rss": peak, "log": out + err}
 
 

@@ -6,12 +6,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner"
-DEFAULT_ARGS = ("--direct_running_mode=in_memory",)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _local_defaults(given: set[str]) -> list[str]:
+    """Every core by default: one worker process per usable core (DESIGN.md "Scale"). A mode given without
+    a worker count keeps Beam's own default of one worker."""
+    if "--direct_running_mode" in given:
+        return []
+    workers = [] if "--direct_num_workers" in given else [f"--direct_num_workers={usable_cores()}"]
+    return ["--direct_running_mode=multi_processing", *workers]
 
 
 class RunnerError(ValueError):
@@ -22,11 +39,15 @@ def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
     """Options for a run: ours as defaults, anything the user passes after `--` wins."""
     args = list(beam_args)
     given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
+    local = "--runner" not in given or any(
+        a.split("=", 1)[-1] in (LOCAL_RUNNER, "DirectRunner", "direct")
+        for a in args
+        if a.startswith("--runner")
+    )
     if "--runner" not in given:
         args.insert(0, f"--runner={LOCAL_RUNNER}")
-    for default in DEFAULT_ARGS:
-        if default.split("=", 1)[0] not in given:
-            args.append(default)
+    if local:
+        args += _local_defaults(given)
     options = PipelineOptions(args)
     mode = options.view_as(DirectOptions).direct_running_mode
     if mode == "multi_threading":

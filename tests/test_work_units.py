@@ -149,12 +149,11 @@ def test_a_run_over_a_split_file_keeps_what_a_one_unit_run_keeps(corpus, tmp_pat
     assert many["counts"]["stages"] == one["counts"]["stages"]
 
 
-def test_multi_processing_and_the_default_give_byte_identical_outputs_and_reruns_too(
-    corpus, tmp_path, run_cli
-):
+def test_the_default_on_every_core_equals_one_worker_in_process_and_reruns_too(corpus, tmp_path, run_cli):
+    # The default is multi_processing with a worker per core; one in-process worker is the reference.
     outs = []
-    for name, beam in (("default", []), ("mp", ["--", "--direct_running_mode=multi_processing",
-                                                 "--direct_num_workers=2"]), ("again", [])):  # fmt: skip
+    for name, beam in (("default", []), ("one", ["--", "--direct_running_mode=in_memory",
+                                                  "--direct_num_workers=1"]), ("again", [])):  # fmt: skip
         out = tmp_path / name
         args = ["run", "--input", str(corpus), "--output", str(out), "--set", "input.unit_bytes=4000"]
         proc = run_cli(*args, *(a for s in FAST for a in ("--set", s)), *beam, timeout=600)
