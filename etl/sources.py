@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from etl.input_files import InputError, InputFault, expand_inputs, open_input
 from etl.parquet_input import read_parquet
-from etl.streams import STREAM_ERRORS, fault_reason, open_decompressed
+from etl.streams import STREAM_ERRORS, fault_reason, open_decompressed, stream_fault
 from transforms.rejects import input_reject, input_reject_batch
 from transforms.schema import DOC_SCHEMA
 
@@ -176,13 +176,7 @@ def _parse_guarded(raw: bytes, spec: InputSpec) -> tuple[str | None, str | None,
 
 def _stream_fault(url: str, lineno: int, err: BaseException) -> dict:
     """The one reject of a file whose stream failed after `lineno` lines; its line is the first one lost."""
-    reason = fault_reason(err)
-    what = "truncated" if reason == "truncated_file" else "unreadable"
-    detail = (
-        f"{url}: {what} after line {lineno} (the last good line); the rest of the file is lost: "
-        f"{type(err).__name__}: {err}"
-    )
-    return input_reject(url, lineno + 1, reason, detail)
+    return input_reject(url, lineno + 1, *stream_fault(url, lineno, err))
 
 
 def _read_jsonl(

@@ -14,7 +14,7 @@ import fsspec
 
 from etl.input_files import InputFault, open_input
 from etl.plan import FilePart
-from etl.streams import STREAM_ERRORS, fault_reason, open_decompressed
+from etl.streams import STREAM_ERRORS, open_decompressed, stream_fault
 
 READ_BLOCK = 8 << 20
 # Chunks are never smaller than this, whatever `unit_bytes` says: a unit per line would cost more than it gives.
@@ -22,13 +22,7 @@ MIN_CHUNK_BYTES = 1 << 20
 
 
 def _fault(url: str, lineno: int, err: BaseException) -> FilePart:
-    reason = fault_reason(err)
-    what = "truncated" if reason == "truncated_file" else "unreadable"
-    detail = (
-        f"{url}: {what} after line {lineno} (the last good line); the rest of the file is lost: "
-        f"{type(err).__name__}: {err}"
-    )
-    return FilePart(url, "fault", first_line=lineno + 1, fault=(reason, detail))
+    return FilePart(url, "fault", first_line=lineno + 1, fault=stream_fault(url, lineno, err))
 
 
 class _Chunks:

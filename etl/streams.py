@@ -94,3 +94,14 @@ def fault_reason(err: BaseException) -> str:
     if isinstance(err, gzip.BadGzipFile | zlib.error | zstandard.ZstdError):
         return "corrupt_file"
     return "unreadable_file"  # an I/O error of the file system or the object store
+
+
+def stream_fault(url: str, lineno: int, err: BaseException) -> tuple[str, str]:
+    """(reason, detail) of the one reject of a file whose stream failed after `lineno` good lines."""
+    reason = fault_reason(err)
+    what = "truncated" if reason == "truncated_file" else "unreadable"
+    detail = (
+        f"{url}: {what} after line {lineno} (the last good line); the rest of the file is lost: "
+        f"{type(err).__name__}: {err}"
+    )
+    return reason, detail
