@@ -142,9 +142,17 @@ def _pack(parts: Iterator[FilePart], unit_bytes: int) -> list[WorkUnit]:
 def plan_units(
     files: list[tuple[str, int]], unit_bytes: int, forced_format: str = "auto", spill_dir: str | None = None
 ) -> list[WorkUnit]:
-    parts = (
-        p
-        for i, (url, size) in enumerate(files)
-        for p in file_parts(url, size, unit_bytes, forced_format, spill_dir and f"{spill_dir}/f{i:05d}")
-    )
-    return _pack(parts, unit_bytes)
+    """Units of every file, in file order. Files are cut on a thread per usable core: decompressing a big
+    stream (zlib, zstd) and scanning for newlines release the GIL, and the parts do not depend on the order
+    in which files finish."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from etl.runner import usable_cores
+
+    def cut(item: tuple[int, tuple[str, int]]) -> list[FilePart]:
+        i, (url, size) = item
+        return file_parts(url, size, unit_bytes, forced_format, spill_dir and f"{spill_dir}/f{i:05d}")
+
+    with ThreadPoolExecutor(max_workers=min(usable_cores(), max(len(files), 1))) as pool:
+        per_file = list(pool.map(cut, enumerate(files)))
+    return _pack((p for parts in per_file for p in parts), unit_bytes)
