@@ -81,7 +81,9 @@ def main() -> None:
     ap.add_argument("--scales", default="1,4")
     ap.add_argument("--set", action="append", default=[], dest="overrides")
     a = ap.parse_args(argv)
-    print(f"config overrides: {a.overrides or 'none'}; beam args: {beam_args or 'default (multi_processing, a worker per core)'}")
+    print(
+        f"config overrides: {a.overrides or 'none'}; beam args: {beam_args or 'default (multi_processing, a worker per core)'}"
+    )
     print(
         f"{'scale':>5} {'docs':>9} {'text MB':>8} {'seconds':>8} {'docs/s':>8} {'MB/s':>6} {'peak RSS MB':>11} {'kept':>9} {'tokens':>11}"
     )
