@@ -186,9 +186,13 @@ def _create(lease: Lease, data: bytes, replace_etag: str | None = None) -> bool:
         cond = {"IfMatch": replace_etag} if replace_etag else {"IfNoneMatch": "*"}
         try:
             out = fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data, **cond)
-        except (FileExistsError, PermissionError, OSError) as err:
+        except FileExistsError as err:  # 412 Precondition Failed: another run's lease is there (or changed)
             log.info("lease %s not created: %s", path, err)
             return False
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{lease.output}: cannot write there ({err}); does the bucket exist?"
+            ) from None
         lease._etag = out.get("ETag")
         return True
     if not _is_local(fs):
