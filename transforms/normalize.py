@@ -19,7 +19,7 @@ CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]"
 DIRTY = r"[\r\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]"  # rows with a CR or a control character
 
 
-def _nfc(texts: pa.Array) -> pa.Array:
+def nfc(texts: pa.Array) -> pa.Array:
     """NFC of the non-ASCII rows only (ASCII is already NFC), through CPython's unicodedata: its quick check
     returns a normalized string as it is, about 100x faster than polars' `str.normalize` on real text."""
     non_ascii = pc.invert(pc.string_is_ascii(texts))
@@ -49,7 +49,7 @@ def normalize_text(texts: pa.Array) -> pa.Array:
     texts = texts.cast(pa.large_string())
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
-    return _line_ends_and_controls(_nfc(texts))
+    return _line_ends_and_controls(nfc(texts))
 
 
 def normalize_batch(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch]:

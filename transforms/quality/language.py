@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 import scipy.sparse as sp
 
+from transforms.normalize import nfc
 from transforms.quality.params import LanguageParams
 from transforms.quality.rules import Rule, Step, StepOutput, rule
 from transforms.quality.text_tables import DocText
@@ -112,8 +113,8 @@ def _prepare(text: pl.Series) -> pl.Series:
     """py3langid's input rules: an all-uppercase text is lowercased, then NFC (only non-ASCII text changes)."""
     upper = text.str.contains(r"\p{Lu}") & ~text.str.contains(r"\p{Ll}")
     text = pl.select(pl.when(upper).then(text.str.to_lowercase()).otherwise(text)).to_series()
-    ascii_only = ~text.str.contains(r"[^\x00-\x7f]")
-    return pl.select(pl.when(ascii_only).then(text).otherwise(text.str.normalize("NFC"))).to_series()
+    # NFC of the non-ASCII rows only, by CPython's quick check (polars' `when` would normalize every row).
+    return pl.from_arrow(nfc(text.to_arrow().cast(pa.large_string())))
 
 
 def _automaton_depth(nextmove: np.ndarray, rowbase: np.ndarray) -> int:
