@@ -86,9 +86,12 @@ def check_output(output: str) -> None:
 
     URLs (s3://...) are left to the run, which owns every byte on storage.
     """
-    if "://" in output and not output.startswith("file://"):
+    from etl.input_files import local_path
+
+    local = local_path(output)
+    if local is None:
         return
-    path = Path(output.removeprefix("file://"))
+    path = Path(local)
     if path.exists() and not path.is_dir():
         raise ConfigError(
             f"--output {output}: is an existing file, not a folder; name a folder (new or a run's)"

@@ -32,6 +32,12 @@ class InputFault(Exception):
         self.detail = detail
 
 
+def is_local_fs(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether an fsspec filesystem is the local disk (where renames are atomic and paths are plain)."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
+
+
 def local_path(url: str) -> str | None:
     """The filesystem path of a local input, None for a URL with a protocol (s3://, gs://, memory://, ...)."""
     if url.startswith(LOCAL_PREFIX):
@@ -94,7 +100,7 @@ def _expand_local(pattern: str) -> dict[str, int]:
 
 def _with_protocol(fs: fsspec.AbstractFileSystem, path: str) -> str:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+    return path if is_local_fs(fs) else f"{protocol}://{path}"
 
 
 def _expand_remote(pattern: str) -> dict[str, int]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import fsspec
 
+from etl.input_files import is_local_fs
+
 log = logging.getLogger("corpus_etl")
 
 LEASE_NAME = "_lease.json"
@@ -50,11 +52,6 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
-def _is_local(fs) -> bool:
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return "file" in protocols or "local" in protocols
-
-
 def _is_s3(fs) -> bool:
     protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     return "s3" in protocols or "s3a" in protocols
@@ -67,8 +64,9 @@ class Lease:
     output: str
     owner: str
     ttl: float
-    _fs: object = field(repr=False, default=None)
-    _path: str = ""
+    _fs: object = field(repr=False)
+    _path: str
+    _started: float = field(default_factory=time.time)
     _etag: str | None = None
     _lost: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -81,7 +79,7 @@ class Lease:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "pid_start": _process_start(os.getpid()),
-            "started": getattr(self, "_started", now),
+            "started": self._started,
             "expires": now + self.ttl,
         }
 
@@ -195,7 +193,7 @@ def _create(lease: Lease, data: bytes, replace_etag: str | None = None) -> bool:
             ) from None
         lease._etag = out.get("ETag")
         return True
-    if not _is_local(fs):
+    if not is_local_fs(fs):
         # No atomic create on this store: best effort (documented in docs/failures.md).
         if fs.exists(path):
             return False
@@ -225,9 +223,8 @@ def _take_over_local(path: str, owner: str) -> bool:
 def acquire(output: str, ttl: float | None = None) -> Lease:
     """Take the output's lease, or raise OutputInUse naming the run that holds it."""
     fs, root = fsspec.core.url_to_fs(output)
-    lease = Lease(output=output, owner=uuid.uuid4().hex, ttl=ttl or lease_ttl())
-    lease._fs, lease._path = fs, f"{root.rstrip('/')}/{LEASE_NAME}"
-    lease._started = time.time()
+    path = f"{root.rstrip('/')}/{LEASE_NAME}"
+    lease = Lease(output=output, owner=uuid.uuid4().hex, ttl=ttl or lease_ttl(), _fs=fs, _path=path)
     for _ in range(3):  # bounded: create, or take over one stale lease and create
         if _create(lease, json.dumps(lease.body()).encode()):
             lease.start_renewing()
@@ -247,7 +244,7 @@ def acquire(output: str, ttl: float | None = None) -> Lease:
             if _create(lease, json.dumps(lease.body()).encode(), replace_etag=etag):
                 lease.start_renewing()
                 return lease
-        elif _is_local(fs):
+        elif is_local_fs(fs):
             _take_over_local(lease._path, lease.owner)
         else:
             fs.rm(lease._path)

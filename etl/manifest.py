@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 
 import fsspec
 
+from etl.input_files import is_local_fs
 from etl.stages import ORDER
 
 SCHEMA_VERSION = 1
 STAGES = ("read", *ORDER)
 # Folders of the dataset proper; files in them that the new manifest does not name are the old version's.
 DATASET_DIRS = ("shards", "stats", "rejects", "quarantine")
-# Set aside for the test of a kill at a chosen moment of the commit (tests/test_commit_kills.py).
+# Set aside for the test of a kill at a chosen moment of the commit (tests/test_commit_protocol.py).
 FAILPOINT_ENV = "CORPUS_ETL_FAILPOINT"
 
 
@@ -136,8 +137,7 @@ def _write_manifest(fs, root: str, manifest: dict) -> None:
     """One atomic write: a rename on local disk, a single PUT of the whole object on S3."""
     data = (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode()
     path = f"{root}/manifest.json"
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    if "file" in protocols or "local" in protocols:
+    if is_local_fs(fs):
         tmp = f"{root}/.manifest.json.{uuid.uuid4().hex}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(data)

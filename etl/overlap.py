@@ -13,6 +13,7 @@ import os
 
 import fsspec
 
+from etl.input_files import local_path
 from etl.sources import InputError
 
 # Names of the kinds of file a run writes into its output, to test whether a glob could match one.
@@ -28,10 +29,10 @@ OUTPUT_FILES = (
 
 def _normal(url: str) -> str:
     """A comparable form: an absolute real path locally, `proto://bucket/key` otherwise; no trailing slash."""
-    if "://" in url and not url.startswith("file://"):
+    path = local_path(url)
+    if path is None:
         proto, rest = url.split("://", 1)
         return f"{proto}://{rest.strip('/')}"
-    path = url[len("file://") :] if url.startswith("file://") else url
     return os.path.realpath(os.path.abspath(path))
 
 

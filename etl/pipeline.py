@@ -54,6 +54,7 @@ class _KeyPass(beam.DoFn):
     def __init__(self, config, staging: str, exact: bool, near: bool):
         self.config, self.staging, self.exact, self.near = config, staging, exact, near
         self._normalize = self._quality = None
+        self._record = records_verdicts(config)
 
     def setup(self):
         self._normalize = build_chain(self.config, "normalize")
@@ -73,12 +74,12 @@ class _KeyPass(beam.DoFn):
                 continue
             if self._quality is not None:
                 kept, rejects = self._quality.process(batch)
-                if records_verdicts(self.config):
+                if self._record:
                     verdicts.append(record(batch, kept, rejects))
                 batch = kept
             if batch.num_rows:
                 yield beam.pvalue.TaggedOutput("near", batch)
-        if records_verdicts(self.config):
+        if self._record and verdicts:  # a unit with no documents: the write pass asks for no verdicts
             _write_verdicts(verdicts_path(self.staging, unit.index), verdicts)
         log.info(
             "progress: key pass, unit %d read (%.1f MB) in %.1f s",
@@ -95,11 +96,8 @@ def records_verdicts(config) -> bool:
 def _write_verdicts(path: str, batches: list[pa.RecordBatch]) -> None:
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_batches(batches) if batches else None
-    if table is None:
-        return  # a unit with no documents: the write pass never asks for its verdicts
     with fsspec.open(path, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd")
+        pq.write_table(pa.Table.from_batches(batches), fh, compression="zstd")
 
 
 class _WriteUnit(beam.DoFn):

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from etl import lease
 from etl import manifest as mf
+from etl.input_files import is_local_fs
 from etl.overlap import check_inputs_outside_output
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
@@ -71,8 +72,7 @@ def _validate(config, stats_by_shard: dict[str, pa.Table], draft: dict, staging:
     from etl.validation import validate_outputs
 
     fs, path = fsspec.core.url_to_fs(staging)
-    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-    docs_dir = f"{path}/validation/data_docs" if local and config.validation.enabled else None
+    docs_dir = f"{path}/validation/data_docs" if is_local_fs(fs) and config.validation.enabled else None
     result = validate_outputs(stats_by_shard, draft, config.validation, data_docs_dir=docs_dir)
     if result.get("data_docs"):
         # Where the commit puts them: the run's own staging name must not reach the manifest.

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner"
+# Names a user may give the local runner by; `DirectRunner` is swapped for the FnApiRunner named in full.
+LOCAL_RUNNER_NAMES = (LOCAL_RUNNER, "DirectRunner", "direct")
 
 
 def usable_cores() -> int:
@@ -39,14 +41,9 @@ def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
     """Options for a run: ours as defaults, anything the user passes after `--` wins."""
     args = list(beam_args)
     given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
-    local = "--runner" not in given or any(
-        a.split("=", 1)[-1] in (LOCAL_RUNNER, "DirectRunner", "direct")
-        for a in args
-        if a.startswith("--runner")
-    )
     if "--runner" not in given:
         args.insert(0, f"--runner={LOCAL_RUNNER}")
-    if local:
+    if is_local_runner(PipelineOptions(args)):
         args += _local_defaults(given)
     options = PipelineOptions(args)
     mode = options.view_as(DirectOptions).direct_running_mode
@@ -61,7 +58,7 @@ def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
 
 
 def is_local_runner(options: PipelineOptions) -> bool:
-    return options.view_as(StandardOptions).runner in (LOCAL_RUNNER, "DirectRunner", "direct", None)
+    return options.view_as(StandardOptions).runner in (*LOCAL_RUNNER_NAMES, None)
 
 
 def local_options(mode: str = "in_memory", workers: int = 1) -> PipelineOptions:

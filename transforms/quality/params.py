@@ -9,9 +9,14 @@ newlines per word) can pass 1, so they only have to be >= 0.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, model_validator
 
 from transforms.params import KeyRangeError, StageParams
+
+# A share of lines, words or characters (null: the rule is off).
+Fraction = Annotated[float | None, Field(ge=0.0, le=1.0)]
 
 # The order in which families decide; within a family, rules decide in the order of their module's RULES.
 FAMILY_ORDER = ("language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
@@ -23,7 +28,7 @@ class LanguageParams(StageParams):
     enabled: bool = True
     # Probability of the top language (py3langid with normalised probabilities); datatrove's default for
     # fastText lid.176 is 0.65. Documents below it are rejected even when the language is allowed.
-    min_score: float | None = Field(default=0.65, ge=0.0, le=1.0)
+    min_score: Fraction = 0.65
     # Identify the language from the first max_chars characters (null: the whole text). Language is settled
     # long before 2000 characters, and the cost grows with every byte read.
     max_chars: int | None = Field(default=2000, ge=1)
@@ -34,19 +39,19 @@ class GopherRepetitionParams(StageParams):
     paragraphs and word n-grams. Fractions of characters are over the whole document's characters."""
 
     enabled: bool = True
-    dup_para_frac: float | None = Field(default=0.3, ge=0.0, le=1.0)
-    dup_para_char_frac: float | None = Field(default=0.2, ge=0.0, le=1.0)
-    dup_line_frac: float | None = Field(default=0.3, ge=0.0, le=1.0)
-    dup_line_char_frac: float | None = Field(default=0.2, ge=0.0, le=1.0)
-    top_2gram_char_frac: float | None = Field(default=0.20, ge=0.0, le=1.0)
-    top_3gram_char_frac: float | None = Field(default=0.18, ge=0.0, le=1.0)
-    top_4gram_char_frac: float | None = Field(default=0.16, ge=0.0, le=1.0)
-    dup_5gram_char_frac: float | None = Field(default=0.15, ge=0.0, le=1.0)
-    dup_6gram_char_frac: float | None = Field(default=0.14, ge=0.0, le=1.0)
-    dup_7gram_char_frac: float | None = Field(default=0.13, ge=0.0, le=1.0)
-    dup_8gram_char_frac: float | None = Field(default=0.12, ge=0.0, le=1.0)
-    dup_9gram_char_frac: float | None = Field(default=0.11, ge=0.0, le=1.0)
-    dup_10gram_char_frac: float | None = Field(default=0.10, ge=0.0, le=1.0)
+    dup_para_frac: Fraction = 0.3
+    dup_para_char_frac: Fraction = 0.2
+    dup_line_frac: Fraction = 0.3
+    dup_line_char_frac: Fraction = 0.2
+    top_2gram_char_frac: Fraction = 0.20
+    top_3gram_char_frac: Fraction = 0.18
+    top_4gram_char_frac: Fraction = 0.16
+    dup_5gram_char_frac: Fraction = 0.15
+    dup_6gram_char_frac: Fraction = 0.14
+    dup_7gram_char_frac: Fraction = 0.13
+    dup_8gram_char_frac: Fraction = 0.12
+    dup_9gram_char_frac: Fraction = 0.11
+    dup_10gram_char_frac: Fraction = 0.10
 
 
 class GopherQualityParams(StageParams):
@@ -59,10 +64,10 @@ class GopherQualityParams(StageParams):
     max_avg_word_length: float | None = Field(default=10, ge=0)
     # `#` per word and ellipses per word, each.
     max_symbol_word_ratio: float | None = Field(default=0.1, ge=0)
-    max_bullet_lines_ratio: float | None = Field(default=0.9, ge=0.0, le=1.0)
-    max_ellipsis_lines_ratio: float | None = Field(default=0.3, ge=0.0, le=1.0)
+    max_bullet_lines_ratio: Fraction = 0.9
+    max_ellipsis_lines_ratio: Fraction = 0.3
     # datatrove names this max_non_alpha_words_ratio; it is the minimum share of words with a letter.
-    min_alpha_words_ratio: float | None = Field(default=0.8, ge=0.0, le=1.0)
+    min_alpha_words_ratio: Fraction = 0.8
     min_stop_words: int | None = Field(default=2, ge=0)
     stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
@@ -107,11 +112,11 @@ class FineWebParams(StageParams):
     """FineWeb's own rules (Penedo et al. 2024, section 3.3.3), over non-blank lines."""
 
     enabled: bool = True
-    line_punct_thr: float | None = Field(default=0.12, ge=0.0, le=1.0)
+    line_punct_thr: Fraction = 0.12
     line_punct_exclude_zero: bool = False
-    short_line_thr: float | None = Field(default=0.67, ge=0.0, le=1.0)
+    short_line_thr: Fraction = 0.67
     short_line_length: int = Field(default=30, ge=0)
-    char_duplicates_ratio: float | None = Field(default=0.01, ge=0.0, le=1.0)
+    char_duplicates_ratio: Fraction = 0.01
     new_line_ratio: float | None = Field(default=0.3, ge=0)
 
 
