@@ -46,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the resolved config as YAML")
     _config_args(config)
+
+    diff = sub.add_parser("diff", help="what changed between two versions: config, counts, documents, shards")
+    diff.add_argument("run_a", metavar="RUN_A", help="output folder or its manifest.json (local or URL)")
+    diff.add_argument("run_b", metavar="RUN_B")
+    diff.add_argument("--json", action="store_true", help="everything, as JSON with sorted keys")
+
+    history = sub.add_parser("history", help="trends across versions, as one offline HTML page")
+    history.add_argument("runs", nargs="+", metavar="RUN", help="output folders or manifests, any order")
+    history.add_argument(
+        "--output", default="history", metavar="DIR", help="DIR/index.html (default: history)"
+    )
     return p
 
 
@@ -124,6 +135,23 @@ def _report(args) -> int:
     return EXIT_OK
 
 
+def _lineage(args) -> int:
+    """`diff` prints what changed between two versions; `history` writes the page of all of them."""
+    if args.command == "history":
+        from etl.lineage import write_history
+
+        print(f"history: {write_history(args.runs, args.output)}")
+        return EXIT_OK
+    import json
+
+    from etl.lineage import diff_runs, load_run, render_text
+
+    result = diff_runs(load_run(args.run_a), load_run(args.run_b))
+    text = json.dumps(result, indent=2, sort_keys=True) + "\n" if args.json else render_text(result)
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _setup_logging(args) -> None:
     from etl.logs import configure_logging
 
@@ -146,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args.input, args.output, args, beam_args)
         if args.command == "demo":
             return _run([sample_corpus()], args.output, args, beam_args)
+        if args.command in ("diff", "history"):
+            return _lineage(args)
         return _report(args)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         print(f"corpus-etl: error: {err}", file=sys.stderr)
