@@ -40,7 +40,7 @@ def _run_cli(c, output: str, *beam_args: str, timeout: float = 300) -> None:
     ]
     proc = c.client(argv, timeout)
     assert proc.returncode == 0, (
-        f"{output}: exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-5000:]}"
+        f"{output}: exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-5000:]}{c.tails()}"
     )
 
 

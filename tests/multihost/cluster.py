@@ -9,6 +9,7 @@ their environment. Every step is bounded; `close()` runs also when a start fails
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,18 +41,27 @@ class Cluster:
     def log(self, role: str) -> str:
         return (self.logs / f"{role}.log").read_text(errors="replace")
 
+    def tails(self, chars: int = 1500) -> str:
+        """The end of every server's log, for a failure message."""
+        return "".join(
+            f"\n--- {p.stem} ---\n{p.read_text(errors='replace')[-chars:]}"
+            for p in sorted(self.logs.glob("*.log"))
+        )
+
     def client(self, argv: list[str], timeout: float):
         """A client run on the `jobs` host (the driver's host)."""
         return self.net.run(self.jobs, argv, self.env, timeout)
 
     def probe(self, *args: str, timeout: float = 60):
         proc = self.client([str(VENV_BIN / "python"), "-m", "tests.multihost.probe", *args], timeout)
-        assert proc.returncode == 0, f"probe {args[0]} failed:\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"probe {args[0]} failed:\n{proc.stderr[-3000:]}{self.tails()}"
         return proc
 
 
 def host_env(s3_addr: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    """The hosts' environment: this one without AWS settings or proxies (the test network has no way out; boto3
+    and gRPC would send to a proxy), with the venv first on PATH, the checkout importable, S3 on the s3 host."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and "proxy" not in k.lower()}
     env.update({
         "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p),
@@ -80,6 +90,8 @@ def _start_servers(cluster: Cluster) -> dict[str, int]:
 @contextmanager
 def cluster(data_dir: Path, logs: Path, start_timeout: float = 90):
     """Four hosts with their servers listening; every check of readiness runs on the `jobs` host."""
+    missing = [tool for tool in ("ip", "unshare", "mount") if not shutil.which(tool)]
+    assert not missing, f"the multi-host test needs root and {missing} (Debian: iproute2, util-linux, mount)"
     remove_stale()
     logs.mkdir(parents=True, exist_ok=True)
     net = Network(hidden=private_dirs(data_dir, keep_visible=REPO))
