@@ -50,7 +50,8 @@ def _kill_namespace_pids(ns: str) -> None:
 
 
 def _delete_namespace(ns: str) -> None:
-    _kill_namespace_pids(ns)
+    if Path(f"/run/netns/{ns}").exists():
+        _kill_namespace_pids(ns)
     subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=10)
     shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
 
@@ -58,8 +59,9 @@ def _delete_namespace(ns: str) -> None:
 def remove_stale() -> list[str]:
     """Delete the namespaces of earlier runs whose process is gone (a crash skips their teardown)."""
     removed = []
-    for line in _ip("netns", "list").splitlines():
-        ns = line.split()[0] if line.strip() else ""
+    listed = [line.split()[0] for line in _ip("netns", "list").splitlines() if line.strip()]
+    etc = [p.name for p in Path("/etc/netns").glob(f"{PREFIX}*")]  # a resolver dir can outlive its namespace
+    for ns in dict.fromkeys(listed + etc):
         match = _NAME.match(ns)
         if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
             _delete_namespace(ns)
@@ -94,9 +96,13 @@ class Network:
     def __post_init__(self) -> None:
         self.switch = f"{self.run_id}-sw"
         self._namespaces: list[str] = []
-        self._add_namespace(self.switch)
-        _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
-        _ip("-n", self.switch, "link", "set", "br0", "up")
+        try:
+            self._add_namespace(self.switch)
+            _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+            _ip("-n", self.switch, "link", "set", "br0", "up")
+        except BaseException:
+            self.close()
+            raise
 
     def _add_namespace(self, ns: str) -> None:
         if ns in _ip("netns", "list").split():
