@@ -30,7 +30,12 @@ PILLS = {
     "fail": ("fail", "FAIL"),
     "skipped": ("na", "N/A"),
 }
-EXTRA_CSS = ".vlabel{font-weight:600}.vlabel a{color:var(--kept)}.rates td.num{font-size:.86rem}"
+EXTRA_CSS = (
+    ".vlabel{font-weight:600}.vlabel a{color:var(--kept)}"
+    ".vlabel .muted{font-weight:400;font-size:.76rem;white-space:nowrap}td.nowrap{white-space:nowrap}"
+    ".rates td.num{font-size:.86rem}.keys{font-size:.76rem;color:var(--muted);max-width:220px}"
+)
+SHOWN_KEYS = 3
 
 
 def _pct(x: float) -> str:
@@ -58,14 +63,13 @@ def _validation_cell(row: dict) -> str:
     v = row["validation"]
     cls, label = PILLS.get(v["status"], ("na", "N/A"))
     met = f" <span class='muted'>{v['met']} / {v['total']}</span>" if v["total"] else ""
-    return f'<td data-field="validation" data-value="{esc(v["status"])}"><span class="pill {cls}">{label}</span>{met}</td>'
+    return f'<td class="nowrap" data-field="validation" data-value="{esc(v["status"])}"><span class="pill {cls}">{label}</span>{met}</td>'
 
 
 def _version_row(r: dict) -> str:
     changes = r.get("config_changes") or []
-    changed = (
-        f'<span class="chip" title="{esc(", ".join(changes))}">{len(changes)} keys</span>' if changes else "–"
-    )
+    more = f" +{len(changes) - SHOWN_KEYS}" if len(changes) > SHOWN_KEYS else ""
+    changed = f"<div class='keys mono'>{esc(', '.join(changes[:SHOWN_KEYS]))}{more}</div>" if changes else "–"
     earlier = r["earlier"]["exact"] + r["earlier"]["near"]
     skipped = r["inputs_skipped"]
     inputs = f"{r['inputs']:,}" + (f" <span class='muted'>+{skipped:,} skipped</span>" if skipped else "")
@@ -73,7 +77,7 @@ def _version_row(r: dict) -> str:
     earlier_shown = f"{earlier:,} ({_pct(earlier / r['read'] if r['read'] else 0.0)})"
     return (
         f'<tr data-version="{r["index"]}">{_cell("index", r["index"], str(r["index"] + 1))}{_version_cell(r)}'
-        f'<td class="mono muted">{esc(r["config_hash"][:12])}</td><td data-field="config_changes">{changed}</td>'
+        f'<td class="mono muted">{esc(r["config_hash"][:12])}</td><td data-field="config_changes" data-value="{esc(",".join(changes))}">{changed}</td>'
         f'<td data-field="parents">{esc(parents)}</td>{_cell("inputs", r["inputs"], inputs)}'
         f"{_cell('read', r['read'], format(r['read'], ','))}{_cell('kept', r['kept'], format(r['kept'], ','))}"
         f"{_cell('tokens', r['tokens'], fmt_num(r['tokens']))}"
@@ -97,7 +101,9 @@ def _chart_card(title: str, note: str, svg: str) -> str:
 
 def trends_section(rows: list[dict]) -> str:
     labels = [r["label"] for r in rows]
-    stages = series_names(rows, "stage_rates")
+    # Only stages that removed something in some version: the others would be flat lines at zero.
+    stages = [s for s in series_names(rows, "stage_rates") if any(r["stage_rates"].get(s) for r in rows)]
+    any_earlier = any(r["earlier"]["exact"] + r["earlier"]["near"] for r in rows)
     langs = language_shares(rows)
     charts = [
         _chart_card("Documents", "read and kept per version", line_chart_svg(labels, [
@@ -108,7 +114,7 @@ def trends_section(rows: list[dict]) -> str:
         _chart_card("Removal rate by stage", "documents removed, % of read", line_chart_svg(labels, [
             (s, [r["stage_rates"].get(s, 0.0) for r in rows], STAGE_COLORS.get(s, REJECTED)) for s in stages],
             percent=True, name="removal")),
-        _chart_card("Duplicates of earlier runs", "removed by --against, % of read", line_chart_svg(labels, [
+        _chart_card("Duplicates of earlier runs", "removed by --against, % of read" if any_earlier else "none: no version was deduplicated against an earlier one", line_chart_svg(labels, [
             (k, [r["earlier_rates"][k] for r in rows], c) for k, c in EARLIER_COLORS.items()],
             percent=True, name="earlier")),
         _chart_card("Language mix", "share of kept documents", line_chart_svg(labels, [
