@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import fsspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from etl.lineage import diff_runs, load_run
 from etl.lineage.diff import flatten, input_diff
-from etl.lineage.versions import is_parent
+from etl.lineage.versions import REJECT_COLUMNS, RunVersion, is_parent
 from tests.lineage_runs import build_lineage_runs
 
 STAGES = ("read", "normalize", "exact_dedup", "quality", "near_dedup", "tokenize")
@@ -215,3 +216,26 @@ def test_diff_reads_parents_and_input_hashes_when_the_manifest_has_them(runs, tm
     d = diff_runs(parent, child)
     assert d["lineage"] == {"b_has_parent_a": True, "a_has_parent_b": False}
     assert d["counts"]["totals"]["inputs_skipped"] == {"a": 0, "b": 1, "delta": 1}
+
+
+def test_diff_says_quarantined_where_the_other_run_set_the_shard_aside():
+    docs = pa.table({"doc_id": ["x", "y", "z"], "source": ["s", "s", "t"]})
+    none = pa.table({c: pa.array([], pa.string()) for c in REJECT_COLUMNS})
+    rejects = pa.table({"doc_id": ["z", "z"], "source": ["t", "t"], "stage": ["near_dedup", "exact_dedup"],
+                        "reason": ["near_duplicate", "exact_duplicate"], "detail": ["of a", "of b"]})  # fmt: skip
+    a = RunVersion("a", "/a", {}, "1", docs, docs.slice(0, 0), none)
+    b = RunVersion("b", "/b", {}, "2", docs.slice(0, 0), docs.slice(0, 1), rejects)
+    removed = {r["doc_id"]: r["in_b"] for r in diff_runs(a, b)["documents"]["removed"]}
+    assert removed["x"] == {
+        "status": "quarantined",
+        "stage": "validation",
+        "reason": "quarantined",
+        "detail": None,
+    }
+    assert removed["y"]["status"] == "not_read"
+    assert removed["z"] == {
+        "status": "rejected",
+        "stage": "exact_dedup",
+        "reason": "exact_duplicate",
+        "detail": "of b",
+    }  # the first of its rejects in flow order
