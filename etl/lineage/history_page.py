@@ -99,33 +99,47 @@ def _chart_card(title: str, note: str, svg: str) -> str:
     return f'<div class="card hist"><h3>{esc(title)}</h3><div class="meta">{esc(note)}</div>{svg}</div>'
 
 
+def _column(rows: list[dict], *path: str) -> list[float]:
+    """One figure of every version: ``_column(rows, "validation", "met")``."""
+    values = []
+    for r in rows:
+        for key in path:
+            r = r.get(key, 0) if isinstance(r, dict) else 0
+        values.append(r)
+    return values
+
+
 def trends_section(rows: list[dict]) -> str:
     labels = [r["label"] for r in rows]
     # Only stages that removed something in some version: the others would be flat lines at zero.
-    stages = [s for s in series_names(rows, "stage_rates") if any(r["stage_rates"].get(s) for r in rows)]
-    any_earlier = any(r["earlier"]["exact"] + r["earlier"]["near"] for r in rows)
+    stages = [s for s in series_names(rows, "stage_rates") if any(_column(rows, "stage_rates", s))]
+    failed = [r["validation"]["total"] - r["validation"]["met"] for r in rows]
+    earlier_note = (
+        "removed by --against, % of read"
+        if any(_column(rows, "earlier", "exact")) or any(_column(rows, "earlier", "near"))
+        else "none: no version was deduplicated against an earlier one"
+    )
     langs = language_shares(rows)
+    lang_series = [(lang, v, LANG_COLORS[i % len(LANG_COLORS)]) for i, (lang, v) in enumerate(langs.items())]
     charts = [
-        _chart_card("Documents", "read and kept per version", line_chart_svg(labels, [
-            ("read", [r["read"] for r in rows], "#667085"), ("kept", [r["kept"] for r in rows], KEPT)],
-            name="documents")),
-        _chart_card("Tokens kept", "tokens in the shards", line_chart_svg(
-            labels, [("tokens", [r["tokens"] for r in rows], STAGE_COLORS["tokenize"])], name="tokens")),
-        _chart_card("Removal rate by stage", "documents removed, % of read", line_chart_svg(labels, [
-            (s, [r["stage_rates"].get(s, 0.0) for r in rows], STAGE_COLORS.get(s, REJECTED)) for s in stages],
-            percent=True, name="removal")),
-        _chart_card("Duplicates of earlier runs", "removed by --against, % of read" if any_earlier else "none: no version was deduplicated against an earlier one", line_chart_svg(labels, [
-            (k, [r["earlier_rates"][k] for r in rows], c) for k, c in EARLIER_COLORS.items()],
-            percent=True, name="earlier")),
-        _chart_card("Language mix", "share of kept documents", line_chart_svg(labels, [
-            (lang, shares, LANG_COLORS[i % len(LANG_COLORS)]) for i, (lang, shares) in enumerate(langs.items())],
-            percent=True, name="languages") if langs else '<div class="empty">No language in the statistics.</div>'),
-        _chart_card("Expectations", "met and failed per version", line_chart_svg(labels, [
-            ("met", [r["validation"]["met"] for r in rows], "#12805c"),
-            ("failed", [r["validation"]["total"] - r["validation"]["met"] for r in rows], "#b42318")],
-            name="expectations")),
+        ("Documents", "read and kept per version", "documents", False,
+         [("read", _column(rows, "read"), "#667085"), ("kept", _column(rows, "kept"), KEPT)]),
+        ("Tokens kept", "tokens in the shards", "tokens", False,
+         [("tokens", _column(rows, "tokens"), STAGE_COLORS["tokenize"])]),
+        ("Removal rate by stage", "documents removed, % of read", "removal", True,
+         [(s, _column(rows, "stage_rates", s), STAGE_COLORS.get(s, REJECTED)) for s in stages]),
+        ("Duplicates of earlier runs", earlier_note, "earlier", True,
+         [(k, _column(rows, "earlier_rates", k), c) for k, c in EARLIER_COLORS.items()]),
+        ("Language mix", "share of kept documents" if langs else "no language in the statistics",
+         "languages", True, lang_series),
+        ("Expectations", "met and failed per version", "expectations", False,
+         [("met", _column(rows, "validation", "met"), "#12805c"), ("failed", failed, "#b42318")]),
     ]  # fmt: skip
-    return f'<section id="trends"><h2>Trends</h2><div class="grid2">{"".join(charts)}</div></section>'
+    cards = "".join(
+        _chart_card(title, note, line_chart_svg(labels, series, percent=percent, name=name))
+        for title, note, name, percent, series in charts
+    )
+    return f'<section id="trends"><h2>Trends</h2><div class="grid2">{cards}</div></section>'
 
 
 def reasons_section(rows: list[dict]) -> str:
