@@ -154,8 +154,11 @@ def packing_only(manifest: Path, args) -> int:
     for unit in range(len(ds.units.tokens)):
         cache.get(0, unit)
     start = cpu_seconds()
-    end, b = ds.samples_per_epoch, args.batch_size
-    n = sum(ds._batch(plan, cache, 0, f, min(f + b, end))["tokens"].numel() for f in range(0, end, b))
+    end, b, leg = ds.samples_per_epoch, args.batch_size, ds._leg(0)
+    n = sum(
+        ds._batch(plan, cache, 0, leg.ranges(0, f, min(f + b, end)))["tokens"].numel()
+        for f in range(0, end, b)
+    )
     return n / (cpu_seconds() - start)
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from etl.reader import ManifestError, TokenShardDataset, TokenShardLoader, cu_seqlens
 
-SEQ_LEN, BATCH, LANES, WORLD = 16, 3, 2, 2
+SEQ_LEN, BATCH, LANES, WORLD = 16, 3, 2, 2  # LANES: lanes per rank (the dataset's lanes are global)
 WINDOW = SEQ_LEN + 1
 
 
@@ -75,7 +75,14 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def dataset(manifest: Path, rank: int = 0, **kw) -> TokenShardDataset:
-    args = {"seq_len": SEQ_LEN, "batch_size": BATCH, "rank": rank, "world_size": WORLD, "lanes": LANES, **kw}
+    args = {
+        "seq_len": SEQ_LEN,
+        "batch_size": BATCH,
+        "rank": rank,
+        "world_size": WORLD,
+        "lanes": WORLD * LANES,
+    }
+    args.update(kw)
     return TokenShardDataset(str(manifest), **args)
 
 
@@ -211,8 +218,13 @@ def test_a_state_from_other_order_settings_is_refused(corpus):
     state = dataset(corpus).state_dict()
     with pytest.raises(ValueError, match="batch_size"):
         dataset(corpus, batch_size=BATCH + 1).load_state_dict(state)
-    with pytest.raises(ValueError, match="world_size"):
-        TokenShardDataset(str(corpus), SEQ_LEN, BATCH, world_size=1, lanes=LANES).load_state_dict(state)
+    with pytest.raises(ValueError, match="lanes: saved 4, now 2"):
+        dataset(corpus, lanes=LANES).load_state_dict(state)
+    with pytest.raises(ValueError, match="seq_len"):
+        dataset(corpus, seq_len=SEQ_LEN - 1).load_state_dict(state)
+    with pytest.raises(ValueError, match="format"):
+        dataset(corpus).load_state_dict({**state, "format": "etl.reader/1"})
+    dataset(corpus, world_size=1).load_state_dict(state)  # the world size is not an order setting
 
 
 def test_quarantined_and_unlisted_shards_are_never_read(tmp_path):

@@ -1,41 +1,99 @@
-"""The reader's layout arithmetic: which stream windows a rank's samples are, and how a unit fills a batch."""
+"""The reader's layout arithmetic: which stream window each global position is, how a leg deals positions to
+ranks, and how a unit fills a batch."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from etl.reader.layout import EpochPlan, SplitSpec, copy_unit, plan_epoch, sample_runs
+from etl.reader.layout import (
+    EpochPlan,
+    SplitSpec,
+    copy_unit,
+    plan_epoch,
+    position_runs,
+    stream_windows,
+    units_of_windows,
+)
+from etl.reader.resume import Leg, Progress
 
 
-def window_starts(runs: list[tuple[int, int]], window: int) -> list[int]:
-    return [start + i * window for start, length in runs for i in range(length // window)]
+@pytest.mark.parametrize(("per_lane", "batch", "lanes"), [(31, 3, 4), (8, 4, 4), (5, 7, 3), (10, 1, 1)])
+def test_global_positions_are_a_permutation_of_the_stream_windows(per_lane, batch, lanes):
+    spec = SplitSpec(seq_len=4, batch_size=batch, lanes=lanes)
+    windows = stream_windows(np.arange(per_lane * lanes), per_lane, spec)
+    assert sorted(windows.tolist()) == list(range(per_lane * lanes))
 
 
-@pytest.mark.parametrize(("per_lane", "batch", "lanes", "world"), [(31, 3, 2, 2), (8, 4, 4, 1), (5, 7, 3, 3)])
-def test_each_window_of_the_stream_is_one_sample_of_one_rank(per_lane, batch, lanes, world):
-    window = 5
-    plan = EpochPlan(order=np.arange(1), ends=np.array([10**9]), windows_per_lane=per_lane)
-    starts = []
-    for rank in range(world):
-        spec = SplitSpec(window - 1, batch, rank, world, lanes)
-        samples = per_lane * lanes
-        # batch by batch (as workers read) gives the same windows as all at once
-        by_batch = [w for s in range(0, samples, batch) for w in window_starts(sample_runs(s, min(s + batch, samples), plan, spec), window)]  # fmt: skip
-        assert by_batch == window_starts(sample_runs(0, samples, plan, spec), window)
-        starts += by_batch
-    assert sorted(starts) == list(range(0, per_lane * lanes * world * window, window))
-
-
-def test_a_full_batch_reads_consecutive_windows_of_one_lane():
-    spec = SplitSpec(seq_len=4, batch_size=4, rank=1, world_size=2, lanes=2)
-    plan = EpochPlan(order=np.arange(1), ends=np.array([10**9]), windows_per_lane=10)
-    # rank 1 owns lanes 2 and 3 (windows 20..29 and 30..39); batches alternate between them.
-    assert [sample_runs(k * 4, k * 4 + 4, plan, spec) for k in range(4)] == [
-        [(100, 20)], [(150, 20)], [(120, 20)], [(170, 20)]
+def test_the_sequence_takes_a_batch_of_consecutive_windows_from_each_lane_in_turn():
+    spec = SplitSpec(seq_len=4, batch_size=4, lanes=2)
+    # lanes of 10 windows: 0..9 and 10..19; rounds of 4 windows, then the last 10 % 4 = 2 of each lane
+    assert stream_windows(np.arange(20), 10, spec).tolist() == [
+        0, 1, 2, 3, 10, 11, 12, 13, 4, 5, 6, 7, 14, 15, 16, 17, 8, 9, 18, 19
     ]  # fmt: skip
-    # the last 10 % 4 = 2 windows of each lane follow lane by lane
-    assert sample_runs(16, 20, plan, spec) == [(140, 10), (190, 10)]
+    # positions 8..13 are windows 4..7 and 14, 15: two runs of 5-token windows
+    assert position_runs(8, 14, 10, spec) == [(20, 20), (70, 10)]
+
+
+@pytest.mark.parametrize(("windows", "batch", "world"), [(124, 3, 2), (100, 4, 3), (7, 2, 4), (50, 5, 1)])
+def test_a_leg_gives_every_rank_the_same_count_and_drops_fewer_than_world_size(windows, batch, world):
+    leg = Leg(Progress(), windows, world, batch)
+    got = [leg.positions(r, 0, leg.samples_per_rank).tolist() for r in range(world)]
+    flat = sorted(p for g in got for p in g)
+    assert len(set(flat)) == len(flat) == world * leg.samples_per_rank
+    assert flat == list(range(len(flat)))  # what is dropped is the end of the sequence
+    assert windows - len(flat) == leg.dropped < world
+
+
+def test_a_step_gives_each_rank_a_batch_of_consecutive_positions():
+    leg = Leg(Progress(), 40, 2, 4)
+    assert [leg.positions(1, k * 4, k * 4 + 4).tolist() for k in range(2)] == [[4, 5, 6, 7], [12, 13, 14, 15]]
+
+
+@pytest.mark.parametrize(("per_lane", "batch", "lanes"), [(31, 3, 4), (5, 7, 3), (9, 2, 1)])
+def test_position_runs_are_the_stream_windows_of_a_range(per_lane, batch, lanes):
+    spec = SplitSpec(seq_len=4, batch_size=batch, lanes=lanes)
+    for first, stop in [(0, per_lane * lanes), (1, 7), (per_lane * lanes - 5, per_lane * lanes)]:
+        runs = position_runs(first, stop, per_lane, spec)
+        windows = [(start // 5) + i for start, length in runs for i in range(length // 5)]
+        assert windows == stream_windows(np.arange(first, stop), per_lane, spec).tolist()
+
+
+@pytest.mark.parametrize("start", [Progress(), Progress(6, ((8, 10), (13, 14))), Progress(0, ((0, 0),))])
+@pytest.mark.parametrize("world", [1, 3])
+def test_leg_ranges_are_its_positions(start, world):
+    leg = Leg(start, 47, world, 4)
+    for rank in range(world):
+        for first in range(0, leg.samples_per_rank, 4):
+            stop = min(first + 4, leg.samples_per_rank)
+            ranges = [p for a, z in leg.ranges(rank, first, stop) for p in range(a, z)]
+            assert ranges == leg.positions(rank, first, stop).tolist()
+
+
+def test_a_leg_skips_what_was_served_before_it():
+    start = Progress(6, ((8, 10), (13, 14)))
+    leg = Leg(start, 20, 1, 4)
+    assert leg.remaining == 20 - 6 - 3
+    assert leg.positions(0, 0, leg.samples_per_rank).tolist() == [6, 7, 10, 11, 12, 14, 15, 16, 17, 18, 19]
+
+
+def test_progress_of_uneven_ranks_keeps_what_each_served_beyond_the_common_prefix():
+    leg = Leg(Progress(), 40, 2, 4)  # steps of 8: rank 0 takes 0..3, 8..11, ...; rank 1 takes 4..7, 12..15
+    assert leg.progress([8, 8]) == Progress(16)
+    # rank 0 took 0..3, 8..11, 16..19; rank 1 only 4..7
+    assert leg.progress([12, 4]) == Progress(12, ((16, 20),))
+    assert leg.progress([leg.samples_per_rank] * 2) == Progress(40)
+    resumed = Leg(leg.progress([12, 4]), 40, 3, 4)
+    assert resumed.positions(0, 0, 4).tolist() == [12, 13, 14, 15]
+    assert resumed.positions(1, 0, 4).tolist() == [20, 21, 22, 23]  # around what rank 0 served beyond 12
+
+
+def test_windows_and_units_agree_with_the_plan():
+    plan = EpochPlan(order=np.array([2, 0, 1]), ends=np.array([10, 25, 40]), windows_per_lane=4)
+    # windows of 5 tokens: window 1 is tokens 5..9 (unit 2), window 2 is 10..14 (unit 0), 4..5 is 20..29
+    assert units_of_windows(plan, np.array([1]), 5).tolist() == [2]
+    assert units_of_windows(plan, np.array([2, 4, 5]), 5).tolist() == [0, 1]
+    assert units_of_windows(plan, np.array([], dtype=np.int64), 5).tolist() == []
 
 
 def test_plan_is_a_pure_function_of_seed_epoch_and_manifest():

@@ -1,12 +1,14 @@
 """TokenShardDataset: the corpus a manifest lists, as batches of packed `seq_len + 1` token windows.
 
 An `IterableDataset` that yields whole batches (use it with `batch_size=None`, or through `TokenShardLoader`).
-Which tokens batch k of a rank holds is fixed by (seed, epoch, manifest, seq_len, batch_size, lanes, rank,
-world_size) alone (see `layout`); the worker count only decides who reads it, never what it holds.
+The epoch's global sequence of windows is fixed by (seed, epoch, manifest, seq_len, batch_size, lanes) alone
+(see `layout`); which of its windows batch k of a rank holds, by the job's progress and (rank, world_size)
+(see `resume`); the worker count only decides who reads a batch, never what it holds.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -24,9 +26,11 @@ from etl.reader.layout import (
     copy_unit,
     doc_permutation,
     plan_epoch,
-    rank_units,
-    sample_runs,
+    position_runs,
+    stream_windows,
+    units_of_windows,
 )
+from etl.reader.resume import Leg, Progress, check_order, make_state, merge_states, saved_progress
 from etl.reader.shards import (
     TOKENS,
     ManifestError,
@@ -40,9 +44,6 @@ from etl.reader.shards import (
     verify_checksums,
 )
 
-STATE_FORMAT = "etl.reader/1"
-# State keys that fix the order of batches: a state saved under other values cannot resume exactly.
-_ORDER_KEYS = ("manifest_key", "seed", "shuffle", "seq_len", "batch_size", "lanes", "rank", "world_size")
 _OPEN_FILES = 16
 
 
@@ -136,24 +137,36 @@ class TokenShardDataset(IterableDataset):
     """Packed windows of `seq_len + 1` tokens from the shards of a corpus-etl manifest (local or fsspec URL).
 
     Yields dicts with `tokens` and `position_ids` (int64, [batch, seq_len + 1]; position ids restart at 0 at
-    each document start and each window start) and `sample_index` (int64 [batch]: positions in this rank's
-    epoch stream). Documents are concatenated (EOS is already in their tokens) and cut into windows;
-    per epoch fewer than `world_size * lanes` windows' worth of tokens at the end of the stream are dropped,
-    never padded. `state_dict()` is exact when iterated in this process; with dataloader workers use
-    `TokenShardLoader`, which keeps it from what it delivered.
+    each document start and each window start) and `sample_index` (int64 [batch]: the windows' positions in
+    the epoch's global sequence, the same whatever the world size, so unique across ranks and legs of a
+    resumed epoch). Documents are concatenated (EOS is already in their tokens) and cut into windows; per
+    epoch fewer than `lanes` windows' worth of tokens at the end of the stream are dropped, never padded, and
+    fewer than `world_size` windows more so that every rank takes the same number of steps.
+
+    Resume: `state_dict()` is how far the job got into the epoch's global sequence, assuming every rank
+    consumed as many batches as this one (true at any step of data-parallel training), so the states of all
+    ranks agree and saving rank 0's is enough; it also names this rank's own count. `load_state_dict()` takes
+    one such state, or the list of every rank's states (each rank saved its own: `merge_states` makes them one,
+    exact even if ranks stopped unevenly), under any world_size and worker count: the job continues the same
+    epoch with no window lost or repeated. seed, shuffle, seq_len, batch_size, lanes and the manifest must
+    not change (the global batch, world_size * batch_size, changes with the world size). It is exact when
+    iterated in this process; with dataloader workers use `TokenShardLoader`, which keeps it from what it
+    delivered.
 
     manifest: path or fsspec URL of manifest.json (s3:// reads AWS_* variables, or pass `storage_options`).
     seq_len, batch_size: windows hold seq_len + 1 tokens (inputs and shifted labels); batch_size windows a batch.
     rank, world_size: this process's share; every rank gets the same number of batches.
     seed, shuffle: the order is a pure function of (seed, epoch, manifest); shuffle=False reads in manifest order.
-    lanes: contiguous regions a rank reads in turn, one per batch; use a dataloader worker count that divides it.
+    lanes: contiguous regions of the epoch stream that the global sequence takes in turn, a batch at a time.
+        A setting of the order, kept across resumes: pick a multiple of every world_size * num_workers the job
+        may run with, so each worker reads lanes / (world_size * workers) regions and no row group twice.
     verify: sha256 of whole shards against the manifest. "rank" (default): this rank hashes every shard it reads,
         before it reads it (the shards of its share of an epoch, once per dataset, at construction for the
         current epoch and at the start of each later one); "all": every shard at construction; "none": never,
         so a changed byte inside a page is served as it is (sizes, rows and token counts are still checked).
     allow_unvalidated: read a manifest whose validation did not pass.
     io_threads: threads for the construction-time footer scan and hashing; decode_threads: per process, for
-    decoding units ahead of use. Memory: about (3 * lanes per worker + 2) decoded row groups per process.
+    decoding units ahead of use. Memory: about (3 * lanes read per worker + 2) decoded row groups per process.
     """
 
     def __init__(
@@ -188,7 +201,14 @@ class TokenShardDataset(IterableDataset):
             self._verify_shards(range(len(self.corpus.shards)), fs)
         self.units = scan_units(fs, self.corpus.shards, self.io_threads)
         self.windows_per_lane = self._plan(0).windows_per_lane  # the same every epoch; raises when too small
-        self.epoch, self.consumed = 0, 0
+        self.epoch_windows = self.windows_per_lane * self.spec.lanes
+        # Position: this leg of `epoch` started from `_start` (global progress); this rank took `consumed`.
+        self.epoch, self._start, self.consumed = 0, Progress(), 0
+        if self.samples_per_epoch == 0:
+            raise ValueError(
+                f"{self.epoch_windows} windows per epoch, fewer than world_size={world_size} ranks; "
+                "lower seq_len"
+            )
         self._cache: _UnitCache | None = None
         self._cache_pid = -1
         self.verify_epoch(0, fs)
@@ -201,16 +221,19 @@ class TokenShardDataset(IterableDataset):
 
     @property
     def samples_per_epoch(self) -> int:
-        """Windows this rank reads per epoch (the same on every rank)."""
-        return self.windows_per_lane * self.spec.lanes
+        """Windows this rank reads in a whole epoch read at this world size (the same on every rank)."""
+        return Leg(
+            Progress(), self.epoch_windows, self.spec.world_size, self.spec.batch_size
+        ).samples_per_rank
 
     def __len__(self) -> int:
         """Batches left in the current epoch from the current position."""
-        left = self.samples_per_epoch - self.consumed
+        left = self._leg(self.epoch).samples_per_rank - self.consumed
         return -(-left // self.spec.batch_size)
 
     def shards_read(self, epoch: int) -> list[str]:
-        """Paths of the shards this rank reads in `epoch` (the ones verify="rank" hashes), in manifest order."""
+        """Paths of the shards this rank reads in `epoch` (the ones verify="rank" hashes), in manifest order:
+        in the current epoch, those of the leg it is in (a resumed one from where it resumed)."""
         return [self.corpus.shards[i].path for i in self._epoch_shards(epoch)]
 
     def verify_epoch(self, epoch: int, fs=None) -> None:
@@ -223,7 +246,11 @@ class TokenShardDataset(IterableDataset):
             self._verify_shards(self._epoch_shards(epoch), fs)
 
     def _epoch_shards(self, epoch: int) -> list[int]:
-        return sorted({int(s) for s in self.units.shard[rank_units(self._plan(epoch), self.spec)]})
+        leg, plan = self._leg(epoch), self._plan(epoch)
+        windows = stream_windows(
+            leg.positions(self.spec.rank, 0, leg.samples_per_rank), plan.windows_per_lane, self.spec
+        )
+        return sorted({int(s) for s in self.units.shard[units_of_windows(plan, windows, self.spec.window)]})
 
     def _verify_shards(self, shards, fs=None) -> None:
         if self.verify == "none":
@@ -237,55 +264,55 @@ class TokenShardDataset(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         """Move to the start of `epoch`; a no-op for the current epoch, so a resumed position is kept."""
         if epoch != self.epoch:
-            self.epoch, self.consumed = epoch, 0
+            self.epoch, self._start, self.consumed = epoch, Progress(), 0
 
     def state_dict(self) -> dict[str, Any]:
+        """This job's progress through the epoch (see the class docstring): JSON-able, the same on every rank
+        but for its `leg.rank`."""
+        return make_state(self._order(), self.epoch, self._leg(self.epoch), self.spec.rank, self.consumed)
+
+    def load_state_dict(self, state: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Continue from a state saved under any world_size: one rank's, or a list of every rank's."""
+        if isinstance(state, list | tuple):
+            state = merge_states(list(state))
+        check_order(state, self._order())
+        epoch, progress = saved_progress(state)
+        self.epoch, self._start, self.consumed = epoch, progress, 0
+        self._advance(epoch, 0)  # fewer windows left than ranks: that epoch is over
+
+    def _order(self) -> dict[str, Any]:
         spec = self.spec
         return {
-            "format": STATE_FORMAT,
-            "epoch": self.epoch,
-            "consumed_samples": self.consumed,
             "manifest_key": self.corpus.key,
             "seed": self.seed,
             "shuffle": self.shuffle,
             "seq_len": spec.seq_len,
             "batch_size": spec.batch_size,
             "lanes": spec.lanes,
-            "rank": spec.rank,
-            "world_size": spec.world_size,
+            "epoch_windows": self.epoch_windows,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"not a reader state ({STATE_FORMAT}): format={state.get('format')!r}")
-        mine = self.state_dict()
-        changed = [
-            f"{k}: saved {state.get(k)!r}, now {mine[k]!r}" for k in _ORDER_KEYS if state.get(k) != mine[k]
-        ]
-        if changed:
-            raise ValueError(
-                "cannot resume exactly: these settings fix the order of batches and differ from the saved "
-                f"state ({'; '.join(changed)}). The number of dataloader workers may change; these may not."
-            )
-        consumed = int(state["consumed_samples"])
-        if not 0 <= consumed <= self.samples_per_epoch:
-            raise ValueError(f"consumed_samples {consumed} outside [0, {self.samples_per_epoch}]")
-        self._advance(int(state["epoch"]), consumed)
+    def _leg(self, epoch: int) -> Leg:
+        start = self._start if epoch == self.epoch else Progress()
+        return Leg(start, self.epoch_windows, self.spec.world_size, self.spec.batch_size)
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _advance(self, epoch: int, consumed: int) -> None:
-        """Record a position; the end of an epoch is the start of the next."""
-        if consumed >= self.samples_per_epoch:
-            epoch, consumed = epoch + 1, 0
-        self.epoch, self.consumed = epoch, consumed
+        """Record a position in the current leg of `epoch`; the end of a leg is the start of the next epoch."""
+        if epoch != self.epoch:
+            return  # iterated in this process, the dataset has moved on to the next epoch by itself
+        if consumed >= self._leg(epoch).samples_per_rank:
+            self.epoch, self._start, consumed = epoch + 1, Progress(), 0
+        self.consumed = consumed
 
     def _plan(self, epoch: int) -> EpochPlan:
         return plan_epoch(self.units.tokens, self.spec, self.seed, epoch, self.corpus.key, self.shuffle)
 
     def _unit_cache(self, workers: int) -> _UnitCache:
         if self._cache is None or self._cache_pid != os.getpid():
+            # A worker takes every (world_size * workers)-th batch of the sequence: that many lanes apart.
             lanes = self.spec.lanes
-            lanes_read = lanes // workers if lanes % workers == 0 else lanes
+            lanes_read = lanes // math.gcd(lanes, self.spec.world_size * workers)
             # Per lane: the unit a window may straddle from, the current one, the next one being decoded.
             capacity = 3 * lanes_read + 2
             self._cache, self._cache_pid = _UnitCache(self, capacity, self.decode_threads), os.getpid()
@@ -301,27 +328,29 @@ class TokenShardDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         epoch, start, b = self.epoch, self.consumed, self.spec.batch_size
         self.verify_epoch(epoch)  # a no-op when TokenShardLoader did it before starting the workers
-        plan, cache = self._plan(epoch), self._unit_cache(workers)
-        end = self.samples_per_epoch
+        plan, cache, leg = self._plan(epoch), self._unit_cache(workers), self._leg(epoch)
+        end = leg.samples_per_rank
         # Batch k (counted from `start`) goes to worker k % workers: torch collects from workers round-robin.
         for first in range(start + worker * b, end, workers * b):
             stop = min(first + b, end)
-            batch = self._batch(plan, cache, epoch, first, stop)
+            batch = self._batch(plan, cache, epoch, leg.ranges(self.spec.rank, first, stop))
             if info is None:
                 self._advance(epoch, stop)
             yield batch
 
     def _batch(
-        self, plan: EpochPlan, cache: _UnitCache, epoch: int, first: int, stop: int
+        self, plan: EpochPlan, cache: _UnitCache, epoch: int, ranges: list[tuple[int, int]]
     ) -> dict[str, torch.Tensor]:
-        window, rows = self.spec.window, stop - first
+        """The windows at the global positions of `ranges` ([start, stop) runs), in order."""
+        window, rows = self.spec.window, sum(z - a for a, z in ranges)
         # One buffer for the whole batch: a worker hands it over as one shared-memory segment, not three.
         buffer = np.empty(2 * rows * window + rows, dtype=np.int64)
         tokens, positions = buffer[: rows * window], buffer[rows * window : 2 * rows * window]
         positions.reshape(rows, window)[:] = np.arange(window)  # then restarted at documents inside windows
-        buffer[2 * rows * window :] = np.arange(first, stop)
+        buffer[2 * rows * window :] = np.concatenate([np.arange(a, z) for a, z in ranges])
         at = 0
-        for start, length in sample_runs(first, stop, plan, self.spec):
+        runs = [r for a, z in ranges for r in position_runs(a, z, plan.windows_per_lane, self.spec)]
+        for start, length in runs:
             self._read_range(plan, cache, epoch, start, tokens[at : at + length], positions[at : at + length])
             at += length
         flat = torch.from_numpy(buffer)

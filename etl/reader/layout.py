@@ -1,12 +1,13 @@
-"""Where every sample of an epoch comes from: pure functions of (seed, epoch, manifest) and the split settings.
+"""Where every window of an epoch comes from: pure functions of (seed, epoch, manifest) and the split settings.
 
 The epoch stream is the corpus' units ((shard, row group) pairs) in a shuffled order, each unit's documents in a
-shuffled order, concatenated. It is cut into `world_size * lanes` equal pieces of whole windows of
-`seq_len + 1` tokens; what is left over (fewer than `world_size * lanes` windows) is dropped. Rank r owns pieces
-`r * lanes ... r * lanes + lanes - 1` (its lanes). A rank's batch k takes `batch_size` consecutive windows of
-lane `k % lanes`; lanes take turns. Dataloader worker j serves batches k = j (mod workers), so with a worker
-count that divides `lanes` each worker reads a few contiguous regions, and the order of batches never depends
-on the worker count.
+shuffled order, concatenated. It is cut into `lanes` equal pieces of whole windows of `seq_len + 1` tokens; what
+is left over (fewer than `lanes` windows) is dropped. The epoch's global sequence takes `batch_size` consecutive
+windows of lane 0, then of lane 1, ... lane by lane in turn; the last windows of every lane
+(`windows_per_lane % batch_size` each) follow lane by lane. `lanes` is a setting of the global order, not of a
+rank: `resume` deals the sequence out to ranks in steps of `world_size * batch_size`, so with
+`world_size * workers` dividing `lanes` every dataloader worker reads a few lanes, contiguous regions of the
+stream, and the sequence itself never depends on the world size or the worker count.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ _UNIT_ORDER, _DOC_ORDER = 0, 1
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """The settings that, with (seed, epoch, manifest), fix which tokens a rank's batch k holds."""
+    """The reading settings: (seq_len, batch_size, lanes) fix the global sequence, (rank, world_size) a share."""
 
     seq_len: int
     batch_size: int
@@ -72,49 +73,71 @@ def plan_epoch(
     )
     ends = np.cumsum(np.asarray(unit_tokens, dtype=np.int64)[order])
     total = int(ends[-1]) if n_units else 0
-    per_lane = total // (spec.world_size * spec.lanes * spec.window)
+    per_lane = total // (spec.lanes * spec.window)
     if per_lane == 0:
         raise ValueError(
             f"the corpus has {total} tokens, fewer than one window of {spec.window} tokens for each of "
-            f"world_size * lanes = {spec.world_size * spec.lanes} lanes; lower seq_len or lanes"
+            f"{spec.lanes} lanes; lower seq_len or lanes"
         )
     return EpochPlan(order=order, ends=ends, windows_per_lane=per_lane)
 
 
-def rank_units(plan: EpochPlan, spec: SplitSpec) -> np.ndarray:
-    """Unit ids that hold any token of this rank's lanes in this epoch: what the rank reads, and nothing else."""
-    share = spec.lanes * plan.windows_per_lane * spec.window
-    first = spec.rank * share
-    return plan.order[plan.unit_at(first) : plan.unit_at(first + share - 1) + 1]
+def units_of_windows(plan: EpochPlan, windows: np.ndarray, window: int) -> np.ndarray:
+    """Unit ids (in stream order) that hold any token of the given stream windows: what reading them reads."""
+    if not len(windows):
+        return plan.order[:0]
+    w = np.unique(windows)
+    breaks = np.flatnonzero(np.diff(w) != 1) + 1
+    first = np.concatenate(([w[0]], w[breaks])) * window
+    last = np.concatenate((w[breaks - 1], [w[-1]])) * window + window - 1
+    lo = np.searchsorted(plan.ends, first, side="right")
+    hi = np.searchsorted(plan.ends, last, side="right") + 1
+    marks = np.zeros(len(plan.order) + 1, dtype=np.int64)
+    np.add.at(marks, lo, 1)
+    np.add.at(marks, hi, -1)
+    return plan.order[np.cumsum(marks[:-1]) > 0]
 
 
 def doc_permutation(seed: int, epoch: int, manifest_key: str, unit: int, rows: int) -> np.ndarray:
     return rng_for(seed, epoch, manifest_key, _DOC_ORDER, unit).permutation(rows)
 
 
-def sample_runs(first: int, stop: int, plan: EpochPlan, spec: SplitSpec) -> list[tuple[int, int]]:
-    """(stream offset, tokens) of the runs of consecutive windows that hold this rank's samples [first, stop).
+def stream_windows(positions: np.ndarray, windows_per_lane: int, spec: SplitSpec) -> np.ndarray:
+    """Stream window index (lane * windows_per_lane + offset) of each global position: a bijection on
+    [0, lanes * windows_per_lane). Vectorised integer arithmetic: it runs per batch."""
+    b, k, n = spec.batch_size, spec.lanes, windows_per_lane
+    g = np.asarray(positions, dtype=np.int64)
+    in_rounds, rem = (n // b) * b * k, n % b
+    block, within = np.divmod(g, b)
+    lane, offset = block % k, (block // k) * b + within
+    if rem:
+        tail_lane, tail_within = np.divmod(g - in_rounds, rem)
+        tail = g >= in_rounds
+        lane = np.where(tail, tail_lane, lane)
+        offset = np.where(tail, (n // b) * b + tail_within, offset)
+    return lane * n + offset
 
-    Full rounds give each lane `batch_size` windows in turn; the last windows of every lane
-    (`windows_per_lane % batch_size` each) follow lane by lane. Plain integer arithmetic: it runs per batch.
-    """
-    b, k, n, w = spec.batch_size, spec.lanes, plan.windows_per_lane, spec.window
+
+def position_runs(first: int, stop: int, windows_per_lane: int, spec: SplitSpec) -> list[tuple[int, int]]:
+    """(stream offset, tokens) of the runs of consecutive stream windows holding global positions [first, stop),
+    in order: `stream_windows` in plain integer arithmetic, for a batch."""
+    b, k, n, w = spec.batch_size, spec.lanes, windows_per_lane, spec.window
     in_rounds, rem = (n // b) * b * k, n % b
     runs: list[tuple[int, int]] = []
-    s = first
-    while s < stop:
-        if s < in_rounds:
-            block, within = divmod(s, b)
-            lane, offset, count = block % k, (block // k) * b + within, min(stop, (block + 1) * b) - s
+    g = first
+    while g < stop:
+        if g < in_rounds:
+            block, within = divmod(g, b)
+            lane, offset, count = block % k, (block // k) * b + within, min(stop, (block + 1) * b) - g
         else:
-            lane, within = divmod(s - in_rounds, rem)
-            offset, count = (n // b) * b + within, min(stop, in_rounds + (lane + 1) * rem) - s
-        start = ((spec.rank * k + lane) * n + offset) * w
+            lane, within = divmod(g - in_rounds, rem)
+            offset, count = (n // b) * b + within, min(stop, in_rounds + (lane + 1) * rem) - g
+        start = (lane * n + offset) * w
         if runs and sum(runs[-1]) == start:
             runs[-1] = (runs[-1][0], runs[-1][1] + count * w)
         else:
             runs.append((start, count * w))
-        s += count
+        g += count
     return runs
 
 

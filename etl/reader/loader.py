@@ -1,9 +1,9 @@
 """TokenShardLoader: a DataLoader over a TokenShardDataset whose state is what it has delivered.
 
 Dataloader workers hold copies of the dataset, so the copy in the training process never sees what was read.
-This loader records each delivered batch's `sample_index` on that copy; its `state_dict()` is therefore the
-position after the last batch the training loop received, in rank-stream samples, independent of the worker
-count and of prefetching. It relies on torch's in-order, round-robin collection from workers.
+This loader counts each delivered batch's windows on that copy; its `state_dict()` is therefore the position
+after the last batch the training loop received, independent of the worker count and of prefetching. It relies
+on torch's in-order, round-robin collection from workers.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ class TokenShardLoader:
         multiprocessing_context: Any = None,
         timeout: float = 0,
     ):
-        lanes = dataset.spec.lanes
-        if num_workers > 1 and lanes % num_workers:
+        lanes, readers = dataset.spec.lanes, dataset.spec.world_size * max(1, num_workers)
+        if lanes % readers:
             warnings.warn(
-                f"{num_workers} workers do not divide lanes={lanes}: every worker will read parts of every "
-                "lane (more IO, same batches); pick a worker count that divides lanes",
+                f"world_size * workers = {readers} does not divide lanes={lanes}: workers share lanes and "
+                "decode some row groups twice (more IO, same batches); pick lanes as a multiple of it",
                 stacklevel=2,
             )
         self.dataset = dataset
@@ -56,10 +56,11 @@ class TokenShardLoader:
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         ds = self.dataset
-        epoch = ds.epoch
+        epoch, consumed = ds.epoch, ds.consumed
         ds.verify_epoch(epoch)  # here, once: the workers get the dataset with these shards marked verified
         for batch in DataLoader(ds, **self._loader_args):
-            ds._advance(epoch, int(batch["sample_index"][-1]) + 1)
+            consumed += len(batch["sample_index"])
+            ds._advance(epoch, consumed)
             yield batch
 
     def set_epoch(self, epoch: int) -> None:
@@ -72,5 +73,6 @@ class TokenShardLoader:
     def state_dict(self) -> dict[str, Any]:
         return self.dataset.state_dict()
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """One rank's state (any rank, saved at a step all ranks reached) or every rank's: see the dataset."""
         self.dataset.load_state_dict(state)
