@@ -146,7 +146,8 @@ class Network:
                 "sh", "-c", script, "sh", *argv]  # fmt: skip
 
     def _env(self, host: Host, env: dict[str, str]) -> dict[str, str]:
-        return {**env, "TMPDIR": f"/tmp/{host.role}"}
+        """TMPDIR inside the host's own tmpfs, so that temporary files are private even where /tmp is not."""
+        return {**env, "TMPDIR": f"{self.hidden[0]}/host-{host.role}"}
 
     def start(self, host: Host, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
         """A server on `host`, its output in `log` (a file of the test, opened before the mounts hide it)."""
