@@ -57,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--output", default="history", metavar="DIR", help="DIR/index.html (default: history)"
     )
+
+    export = sub.add_parser("export", help="the shards in a trainer's own format (docs/training.md)")
+    export.add_argument("run", metavar="RUN", help="output folder or its manifest.json (local or URL)")
+    export.add_argument("--format", required=True, choices=("megatron", "mds", "litdata"), dest="fmt")
+    export.add_argument("--output", required=True, metavar="DIR", help="a new or empty folder (local or URL)")
+    export.add_argument(
+        "--allow-unvalidated", action="store_true", help="export a run whose validation did not pass"
+    )
     return p
 
 
@@ -152,6 +160,15 @@ def _lineage(args) -> int:
     return EXIT_OK
 
 
+def _export(args) -> int:
+    from etl.export import export_run
+
+    r = export_run(args.run, args.fmt, args.output, allow_unvalidated=args.allow_unvalidated)
+    print(f"export: {r['documents']} documents, {r['tokens']} tokens ({r['dtype']}) as {r['format']} in "
+          f"{args.output}: {', '.join(r['files'])}")  # fmt: skip
+    return EXIT_OK
+
+
 def _setup_logging(args) -> None:
     from etl.logs import configure_logging
 
@@ -176,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run([sample_corpus()], args.output, args, beam_args)
         if args.command in ("diff", "history"):
             return _lineage(args)
+        if args.command == "export":
+            return _export(args)
         return _report(args)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         print(f"corpus-etl: error: {err}", file=sys.stderr)
