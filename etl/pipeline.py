@@ -1,19 +1,22 @@
 """Assemble the one Beam pipeline of a run: a key pass (for exact and near dedup) and the write pass.
 
 Text never crosses a shuffle or a stage barrier: the key pass reads each unit once and shuffles only hashes and
-signatures, producing removal maps; the write pass streams each unit through the whole chain with those maps as
-side inputs and writes its files directly. Memory therefore stays bounded by the removal maps and one unit's
-batches, not by the corpus, on the local runner as on a distributed one.
+signatures, producing removal rows that name the unit they were read in; the write pass groups each unit with
+its own removal rows (one GroupByKey on the unit), streams it through the whole chain and writes its files
+directly. A worker's memory is one unit's batches and that unit's removals, never a table of the corpus, on
+the local runner as on a distributed one (DESIGN.md "Scale").
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 
 import apache_beam as beam
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
@@ -27,14 +30,37 @@ from etl.stages import RecordedQuality, build_chain, quality_stage, verdicts_pat
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
 from transforms.quality.verdicts import record, recordable
 from transforms.schema import text_bytes
+from transforms.stage import RemovalFilter
 
 log = logging.getLogger("corpus_etl")
 
 
-def removal_table(batches: list[pa.RecordBatch] | None) -> pa.Table | None:
-    if not batches:
-        return None
-    return pa.Table.from_batches(list(batches), REMOVAL_SCHEMA)
+def _unit_and_removals(grouped) -> tuple[WorkUnit, dict[str, pa.Table]]:
+    """A unit's GroupByKey result -> the unit and its own removal rows per dedup stage."""
+    _, tagged = grouped
+    unit, parts = None, {"exact_dedup": [], "near_dedup": []}
+    for tag, value in tagged:
+        if tag == "unit":
+            unit = value
+        else:
+            parts[tag].append(value)
+    if unit is None:
+        raise RuntimeError("removal rows name a work unit that the plan does not have")
+    tables = {name: pa.Table.from_batches(b, REMOVAL_SCHEMA) for name, b in parts.items() if b}
+    return unit, tables
+
+
+def _by_unit(batch: pa.RecordBatch, tag: str):
+    """(unit, (tag, rows)) for each unit that a removal batch names."""
+    units = batch.column(batch.schema.get_field_index("unit")).to_numpy()
+    for unit in np.unique(units).tolist():
+        yield unit, (tag, batch.filter(pa.array(units == unit)))
+
+
+def shuffle_bits(total_bytes: int) -> int:
+    """Shards per dedup shuffle, as a power of two: 16 up to 4 GB of input, then one more per 256 MB, so a
+    worker's share of signatures and edges stays about the same as the corpus grows (at most 4096)."""
+    return min(12, max(4, math.ceil(math.log2(max(total_bytes, 1) / (256 << 20)))))
 
 
 def input_spec(config) -> InputSpec:
@@ -68,6 +94,7 @@ class _KeyPass(beam.DoFn):
         for kind, batch in stream_unit(unit, input_spec(self.config), self._normalize):
             if kind != "docs":
                 continue
+            batch = with_unit(batch, unit.index)
             if self.exact:
                 yield batch
             if not self.near:
@@ -86,6 +113,11 @@ class _KeyPass(beam.DoFn):
             unit.index, unit.bytes / 1e6, time.time() - started,
             extra={"fields": {"unit": unit.index, "pass": "keys", "input_bytes": unit.bytes}},
         )  # fmt: skip
+
+
+def with_unit(batch: pa.RecordBatch, unit: int) -> pa.RecordBatch:
+    """The batch with the unit it was read in, which every removal row carries back to its unit."""
+    return batch.append_column("unit", pa.array(np.full(batch.num_rows, unit, np.int32)))
 
 
 def records_verdicts(config) -> bool:
@@ -113,17 +145,18 @@ class _WriteUnit(beam.DoFn):
         # ETA against the whole plan: exact with one worker, an upper bound with several.
         self._meter = ProgressMeter("write", total_bytes=self.total_bytes)
 
-    def process(self, unit: WorkUnit, exact=None, near=None):
+    def process(self, grouped):
+        unit, removals = _unit_and_removals(grouped)
         if self._chain is None:
             recorded = self.staging if records_verdicts(self.config) else None
-            self._chain = build_chain(
-                self.config, "tokenize", removal_table(exact), removal_table(near), recorded
-            )
+            self._chain = build_chain(self.config, "tokenize", recorded_quality=recorded)
             for stage in self._chain:
                 stage.setup()
         for stage in self._chain:
             if isinstance(stage, RecordedQuality):
                 stage.for_unit(unit.index)
+            elif isinstance(stage, RemovalFilter):
+                stage.use(removals.get(stage.name))
         tally = Tally()
         writer = UnitWriter(self.staging, unit.index, self.config.output)
         for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
@@ -181,17 +214,18 @@ def near_removals(table: pa.RecordBatch) -> pa.RecordBatch:
                 "duplicate of ", table.column(table.schema.get_field_index("survivor")), ""
             ),
             table.column(table.schema.get_field_index("similarity")).cast(pa.float64()),
+            table.column(table.schema.get_field_index("unit")).cast(pa.int32()),
         ],
         schema=REMOVAL_SCHEMA,
     )
 
 
-def _near_duplicate_ids(docs, config, exclude):
+def _near_duplicate_ids(docs, config, exclude, bits: int):
     from transforms.near_dedup import NearDuplicateIds
 
     return (
         docs
-        | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup, exclude=exclude)
+        | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup, exclude=exclude, bits=bits)
         | "AsRemovals" >> beam.Map(near_removals)
         | "NonEmptyNear" >> beam.Filter(lambda b: b.num_rows > 0)
     )
@@ -204,17 +238,24 @@ def _units(p: beam.Pipeline, units: list[WorkUnit], label: str):
 
 
 def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str) -> None:
-    exact = near = p | "NoRemovals" >> beam.Create([])
+    total = sum(u.bytes for u in units)
+    bits = shuffle_bits(total)
+    tagged = [_units(p, units, "ForWrite") | "KeyUnits" >> beam.Map(lambda u: (u.index, ("unit", u)))]
     want_exact, want_near = config.exact_dedup.enabled, config.near_dedup.enabled
     if want_exact or want_near:
         docs = _units(p, units, "ForKeys") | "ReadForKeys" >> beam.ParDo(
             _KeyPass(config, staging, want_exact, want_near)
         ).with_outputs("near", main="exact")
+        exact = None
         if want_exact:
-            exact = docs.exact | "ExactDuplicateIds" >> ExactDuplicateIds()
+            exact = docs.exact | "ExactDuplicateIds" >> ExactDuplicateIds(partitions=1 << (bits + 2))
+            tagged.append(exact | "ExactByUnit" >> beam.FlatMap(_by_unit, "exact_dedup"))
         if want_near:
-            near = _near_duplicate_ids(docs.near, config, exact if want_exact else None)
-    total = sum(u.bytes for u in units)
-    _ = _units(p, units, "ForWrite") | "WriteUnits" >> beam.ParDo(
-        _WriteUnit(config, staging, total), exact=beam.pvalue.AsList(exact), near=beam.pvalue.AsList(near)
+            near = _near_duplicate_ids(docs.near, config, exact, bits)
+            tagged.append(near | "NearByUnit" >> beam.FlatMap(_by_unit, "near_dedup"))
+    _ = (
+        tagged
+        | "UnitsWithRemovals" >> beam.Flatten()
+        | "GroupByUnit" >> beam.GroupByKey()
+        | "WriteUnits" >> beam.ParDo(_WriteUnit(config, staging, total))
     )

@@ -1,4 +1,4 @@
-"""Build the chain of batch stages a pass runs, from the config and the removal maps of the dedup shuffles.
+"""Build the chain of batch stages a pass runs, from the config; the dedup stages get each unit's removals.
 
 Order (DESIGN.md "The flow"): normalize -> exact dedup -> quality -> near dedup -> tokenize. Each pass runs a
 prefix of this chain; a disabled stage is left out, so it neither counts nor drops anything.
@@ -86,27 +86,22 @@ def verdicts_path(staging: str, unit: int) -> str:
     return f"{staging}/quality/u{unit:05d}.parquet"
 
 
-def build_chain(
-    config,
-    through: str,
-    exact_removals: pa.Table | None = None,
-    near_removals: pa.Table | None = None,
-    recorded_quality: str | None = None,
-) -> list[BatchStage]:
+def build_chain(config, through: str, recorded_quality: str | None = None) -> list[BatchStage]:
     """The stages up to and including `through` (one of ORDER) that the config enables; with
-    `recorded_quality` (a staging URL) the quality stage replays the key pass's verdicts."""
+    `recorded_quality` (a staging URL) the quality stage replays the key pass's verdicts. The dedup stages
+    start with no removals: the write pass gives each unit its own (`RemovalFilter.use`)."""
     chain: list[BatchStage] = []
     for name in ORDER[: ORDER.index(through) + 1]:
         if name == "normalize":
             chain.append(FunctionStage("normalize", normalize_batch))
         elif name == "exact_dedup" and config.exact_dedup.enabled:
-            chain.append(RemovalFilter("exact_dedup", exact_removals))
+            chain.append(RemovalFilter("exact_dedup"))
         elif name == "quality" and config.quality.enabled:
             chain.append(
                 RecordedQuality(recorded_quality) if recorded_quality else quality_stage(config.quality)
             )
         elif name == "near_dedup" and config.near_dedup.enabled:
-            chain.append(RemovalFilter("near_dedup", near_removals))
+            chain.append(RemovalFilter("near_dedup"))
         elif name == "tokenize":
             chain.append(tokenize_stage(config.tokenize))
     return chain

@@ -13,7 +13,6 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from transforms.near_dedup import components
 from transforms.near_dedup.hashing import hash_strings
 from transforms.near_dedup.lsh import candidate_pairs, optimal_bands_rows
 from transforms.near_dedup.minhash import (
@@ -267,11 +266,6 @@ def test_candidate_pairs_link_bucket_members_once():
     big = np.zeros(100, np.uint64)
     u, v = candidate_pairs(big, np.arange(100, dtype=np.uint64), window=3)
     assert len(u) == 3 * 100 - 6 and (u < v).all()
-
-
-def test_survivor_is_the_smallest_node_of_each_component():
-    survivor = components.survivors(7, np.array([1, 2, 5]), np.array([4, 4, 6]))
-    assert survivor.tolist() == [0, 1, 1, 3, 1, 5, 5]
 
 
 # ---------------------------------------------------------------- quality against brute-force truth

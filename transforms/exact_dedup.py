@@ -25,6 +25,8 @@ REMOVAL_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("detail", pa.string()),
         ("value", pa.float64()),
+        # The work unit the row was read in (-1 outside the pipeline): each unit gets only its own removals.
+        ("unit", pa.int32()),
     ]
 )
 
@@ -44,14 +46,17 @@ def text_hashes(texts: pa.Array) -> np.ndarray:
 def hash_keys(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The light record of each document that the exact-dedup shuffle carries."""
     h = text_hashes(batch.column(batch.schema.get_field_index("text")))
+    names = batch.schema.names
+    unit = batch.column(names.index("unit")) if "unit" in names else pa.array(np.full(batch.num_rows, -1))
     return pa.RecordBatch.from_arrays(
         [
             pa.array(h[:, 0]),
             pa.array(h[:, 1]),
-            batch.column(batch.schema.get_field_index("doc_id")),
+            batch.column(names.index("doc_id")),
             pa.array(doc_keys(batch), pa.uint64()),
+            unit.cast(pa.int32()),
         ],
-        names=["h0", "h1", "doc_id", "key"],
+        names=["h0", "h1", "doc_id", "key", "unit"],
     )
 
 
@@ -80,6 +85,7 @@ def duplicate_removals(keys: pa.Table) -> pa.RecordBatch:
             pa.array([REASON] * n, pa.string()),
             pa.array([f"duplicate of {s}" for s in survivors], pa.string()),
             pa.array(np.ones(n), pa.float64()),
+            table.column("unit").take(pa.array(removed)).combine_chunks().cast(pa.int32()),
         ],
         schema=REMOVAL_SCHEMA,
     )

@@ -43,13 +43,17 @@ class RemovalFilter(BatchStage):
     Rows are matched on `key`, the 64-bit identity of (doc_id, source, line), not on doc_id: merged corpora
     reuse ids across files, and a duplicate of one file's "1" must not take another file's "1" with it.
 
-    The lookup is a dict built once per worker: a set-membership kernel would rebuild its hash table for every
-    batch, which costs O(removals) per batch.
+    The lookup is a dict built once per table (one work unit's rows): a set-membership kernel would rebuild
+    its hash table for every batch, which costs O(removals) per batch.
     """
 
     def __init__(self, name: str, removals: pa.Table | None = None):
         self.name, self.removals = name, removals
         self._rows: dict[int, int] | None = None
+
+    def use(self, removals: pa.Table | None) -> None:
+        """Another removal table (the next work unit's own rows)."""
+        self.removals, self._rows = removals, None
 
     def setup(self) -> None:
         if self._rows is None:

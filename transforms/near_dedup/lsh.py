@@ -13,7 +13,6 @@ import numpy as np
 # of up to 33 docs, a band of the clique for larger ones (their members are near-identical, so the band keeps
 # them connected without the quadratic pair count of a big boilerplate bucket).
 BUCKET_WINDOW = 32
-SHARD_BITS = 4  # the bucket shuffle has 2**SHARD_BITS keys, each carrying batches of (bucket, doc) pairs
 
 
 def _collision_probability(s: np.ndarray, bands: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -40,9 +39,11 @@ def optimal_bands_rows(
     return int(bands[best]), int(rows[best])
 
 
-def bucket_shards(buckets: np.ndarray) -> np.ndarray:
-    """Shuffle key of each bucket: its top SHARD_BITS bits (bucket hashes are uniform)."""
-    return (buckets >> np.uint64(64 - SHARD_BITS)).astype(np.int64)
+def bucket_shards(buckets: np.ndarray, bits: int) -> np.ndarray:
+    """Shuffle key of each bucket among 2**bits: its top bits (bucket hashes are uniform)."""
+    if bits == 0:
+        return np.zeros(len(buckets), np.int64)
+    return (buckets >> np.uint64(64 - bits)).astype(np.int64)
 
 
 def unique_pairs(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

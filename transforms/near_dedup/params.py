@@ -29,6 +29,9 @@ class NearDedupConfig(StageParams):
     rows: int | None = Field(default=None, ge=1)
     # signature: estimated Jaccard of candidate pairs >= threshold; exact: exact shingle Jaccard; none: trust LSH.
     verify: Literal["signature", "exact", "none"] = "signature"
+    # Rounds of the distributed connected components (graph.py); a random chain of 10^6 documents takes 9-12.
+    # A run whose graph needs more fails (exit 3) naming this key, never returns a partial partition.
+    max_rounds: int = Field(default=16, ge=1, le=256)
     # Seeds numpy's PCG64, which takes non-negative integers only.
     seed: int = Field(default=1, ge=0)
     # "cpu" (numpy) or "cuda" / "cuda:N" (torch; identical signatures).

@@ -1,13 +1,13 @@
 """NearDedup: the Beam wiring of near-duplicate removal (DESIGN.md "Near-duplicate removal").
 
-docs -> signatures + (bucket, doc) pairs -> shuffle by bucket range -> candidate edges -> one global step
-(verify, components, survivors) -> a removal table, a side input that splits the docs into kept and rejects.
-Every element is an Arrow batch; the DoFns only move batches between the pure functions of this package.
+docs -> signatures + (bucket, doc) pairs -> shuffle by bucket range -> candidate edges -> verified edges
+(two shuffles by node shard) -> connected components in rounds -> one survivor per component -> removal
+batches, which the pipeline hands to each work unit (or `NearDedup` applies as a side input). No step holds
+the whole graph (graph.py). Every element is an Arrow batch; the DoFns only move batches between the pure
+functions of this package.
 """
 
 from __future__ import annotations
-
-import logging
 
 import apache_beam as beam
 import numpy as np
@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
-from transforms.near_dedup import components
+from transforms.near_dedup import components, graph
 from transforms.near_dedup.hashing import doc_keys
-from transforms.near_dedup.lsh import SHARD_BITS, bucket_shards, candidate_pairs
+from transforms.near_dedup.lsh import bucket_shards, candidate_pairs
 from transforms.near_dedup.minhash import Permutation, band_hashes
 from transforms.near_dedup.params import NearDedupConfig
 from transforms.near_dedup.shingles import shingle_hashes
@@ -25,17 +25,26 @@ from transforms.near_dedup.sketch import batch_signatures, text_column
 from transforms.rejects import rejects_from_docs
 
 STAGE = "near_dedup"
-log = logging.getLogger("corpus_etl")
 REASON = "near_duplicate"
 BUCKETS = pa.schema([("bucket", pa.uint64()), ("key", pa.uint64())])
-_GLOBAL = 0  # the one key of the global step
+PAIRS = pa.schema([("a", pa.uint64()), ("b", pa.uint64())])
+DEFAULT_BITS = 4  # 16 shards per shuffle: the pipeline asks for more as the corpus grows
+
+
+def _units(batch: pa.RecordBatch) -> pa.Array:
+    """The work unit of each row (the pipeline's key pass adds it), or -1 outside the pipeline."""
+    if "unit" in batch.schema.names:
+        return batch.column(batch.schema.get_field_index("unit")).cast(pa.int32())
+    return pa.array(np.full(batch.num_rows, -1, np.int32))
 
 
 class _Sketch(beam.DoFn):
-    """Doc batch -> its signatures (main) and, per bucket shard, its (bucket, doc key) pairs ("buckets")."""
+    """Doc batch -> its payloads (main: signatures, or shingle sets to verify exactly), its node ids ("nodes"),
+    and its (bucket, doc key) pairs ("buckets"), keyed by bucket shard, or by node shard when exact
+    duplicates must leave the buckets first (`by_owner`)."""
 
-    def __init__(self, config: NearDedupConfig):
-        self.config = config
+    def __init__(self, config: NearDedupConfig, bits: int, by_owner: bool):
+        self.config, self.bits, self.by_owner = config, bits, by_owner
 
     def setup(self):
         self.perm = Permutation.from_seed(self.config.seed)
@@ -47,108 +56,82 @@ class _Sketch(beam.DoFn):
             return
         self.docs_in.inc(batch.num_rows)
         keys = doc_keys(batch)
-        sig = batch_signatures(text_column(batch), self.config, self.perm)
-        yield components.signature_batch(keys, batch.column(batch.schema.get_field_index("doc_id")), sig)
-        buckets = band_hashes(sig, self.bands, self.rows).ravel()
-        owners = np.repeat(keys, self.bands)
-        shards = bucket_shards(buckets)
-        order = np.argsort(shards, kind="stable")
-        bounds = np.searchsorted(shards[order], np.arange((1 << SHARD_BITS) + 1))
-        for shard in range(1 << SHARD_BITS):
-            part = order[bounds[shard] : bounds[shard + 1]]
-            if len(part):
-                pairs = pa.RecordBatch.from_arrays(
-                    [pa.array(buckets[part]), pa.array(owners[part])], schema=BUCKETS
-                )
-                yield beam.pvalue.TaggedOutput("buckets", (shard, pairs))
-
-
-class _EdgesOfShard(beam.DoFn):
-    """All (bucket, doc) pairs of one shard -> its candidate edges (one batch).
-
-    Documents named by `exclude` (removal batches with a `key` column: the exact duplicates) leave the
-    buckets before any edge is drawn, so the graph is the one over the documents that survive exact dedup.
-    """
-
-    def setup(self):
-        self._source = self._excluded = None
-
-    def _excluded_keys(self, exclude) -> np.ndarray:
-        if self._excluded is None or self._source is not exclude:
-            self._source = exclude  # held, so the identity check cannot match a freed and reused object
-            parts = [b.column(b.schema.get_field_index("key")).to_numpy() for b in exclude or ()]
-            self._excluded = np.unique(np.concatenate([np.zeros(0, np.uint64), *parts]))
-        return self._excluded
-
-    def process(self, shard_and_pairs, exclude=()):
-        _, batches = shard_and_pairs
-        table = pa.Table.from_batches(list(batches), BUCKETS)
-        buckets, keys = table.column("bucket").to_numpy(), table.column("key").to_numpy()
-        excluded = self._excluded_keys(exclude)
-        if len(excluded):
-            keep = ~np.isin(keys, excluded, assume_unique=False)
-            buckets, keys = buckets[keep], keys[keep]
-        u, v = candidate_pairs(buckets, keys)
-        Metrics.counter(STAGE, "candidate_pairs").inc(len(u))
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=components.EDGES
+        texts = text_column(batch)
+        sig = batch_signatures(texts, self.config, self.perm)
+        if self.config.verify == "exact":
+            hashes, doc = shingle_hashes(texts, self.config.ngram, self.config.shingle)
+            yield components.shingle_payloads(keys, hashes, doc)
+        else:
+            yield components.signature_payloads(keys, sig)
+        ids = batch.column(batch.schema.get_field_index("doc_id")).cast(pa.string())
+        nodes = pa.RecordBatch.from_arrays(
+            [pa.array(keys, pa.uint64()), ids, _units(batch)], schema=components.NODES
         )
+        yield beam.pvalue.TaggedOutput("nodes", nodes)
+        pairs = pa.RecordBatch.from_arrays(
+            [
+                pa.array(band_hashes(sig, self.bands, self.rows).ravel()),
+                pa.array(np.repeat(keys, self.bands)),
+            ],
+            schema=BUCKETS,
+        )
+        if self.by_owner:
+            for keyed in graph.by_shard(pairs, "key", "want", self.bits):
+                yield beam.pvalue.TaggedOutput("buckets", keyed)
+        else:
+            for keyed in _by_bucket_shard(pairs, self.bits):
+                yield beam.pvalue.TaggedOutput("buckets", keyed)
 
 
-def _candidate_keys(item) -> np.ndarray:
-    """Sorted distinct doc keys that appear in any candidate edge (whose shingles exact verification needs)."""
-    _, batches = item
-    parts = [np.zeros(0, np.uint64)]
-    for b in batches:
-        parts += [b.column(0).to_numpy(), b.column(1).to_numpy()]
-    return np.unique(np.concatenate(parts))
+def _by_bucket_shard(pairs: pa.RecordBatch, bits: int):
+    shards = bucket_shards(pairs.column(0).to_numpy(), bits)
+    order = np.argsort(shards, kind="stable")
+    bounds = np.searchsorted(shards[order], np.arange((1 << bits) + 1))
+    for shard in range(1 << bits):
+        part = order[bounds[shard] : bounds[shard + 1]]
+        if len(part):
+            yield shard, pairs.take(pa.array(part))
 
 
-class _ShingleSets(beam.DoFn):
-    """Doc batch -> sorted unique shingle hashes of its candidate docs (verify: exact only)."""
+class _DropExcluded(beam.DoFn):
+    """A node shard's (bucket, doc) pairs without the docs that `exclude` names (the exact duplicates), so
+    that the graph is the one over the documents that survive exact dedup; then on to the bucket shards."""
 
-    def __init__(self, config: NearDedupConfig):
-        self.config = config
+    def __init__(self, bits: int):
+        self.bits = bits
 
-    def process(self, batch: pa.RecordBatch, candidates: np.ndarray | None):
-        keys = doc_keys(batch)
-        rows = np.flatnonzero(np.isin(keys, candidates)) if candidates is not None else []
-        if len(rows) == 0:
+    def process(self, item):
+        excluded, pairs = [np.zeros(0, np.uint64)], []
+        for tag, batch in item[1]:
+            if tag == "node":
+                excluded.append(batch.column(batch.schema.get_field_index("key")).to_numpy())
+            else:
+                pairs.append(batch)
+        if not pairs:
             return
-        hashes, doc = shingle_hashes(text_column(batch).take(rows), self.config.ngram, self.config.shingle)
-        order = np.lexsort((hashes, doc))
-        hashes, doc = hashes[order], doc[order]
-        new = np.ones(len(hashes), bool)
-        new[1:] = (hashes[1:] != hashes[:-1]) | (doc[1:] != doc[:-1])
-        offsets = np.searchsorted(doc[new], np.arange(len(rows) + 1))
-        lists = pa.LargeListArray.from_arrays(
-            pa.array(offsets, pa.int64()), pa.array(hashes[new], pa.uint64())
-        )
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(keys[rows], pa.uint64()), lists], schema=components.SHINGLE_SETS
-        )
+        table = pa.Table.from_batches(pairs, BUCKETS)
+        keep = ~np.isin(table.column("key").to_numpy(), np.concatenate(excluded))
+        for batch in table.filter(pa.array(keep)).combine_chunks().to_batches():
+            yield from _by_bucket_shard(batch, self.bits)
 
 
-def _resolve(config: NearDedupConfig):
-    """The global step as a function of the grouped (kind, batch) elements: one removal table."""
+def _candidate_edges(shard_and_pairs) -> pa.RecordBatch:
+    """All (bucket, doc) pairs of one bucket shard -> its candidate edges (one batch, columns a < b)."""
+    _, batches = shard_and_pairs
+    table = pa.Table.from_batches(list(batches), BUCKETS)
+    u, v = candidate_pairs(table.column("bucket").to_numpy(), table.column("key").to_numpy())
+    Metrics.counter(STAGE, "candidate_pairs").inc(len(u))
+    return pa.RecordBatch.from_arrays([pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=PAIRS)
 
-    def run(item, shingle_sets=()) -> pa.RecordBatch:
-        _, tagged = item
-        parts: dict[str, list[pa.RecordBatch]] = {"sig": [], "edge": []}
-        for kind, batch in tagged:
-            parts[kind].append(batch)
-        graph = components.Graph(parts["sig"], config.num_perm)
-        u, v = components.edge_nodes(graph, parts["edge"])
-        sets = components.shingle_sets(graph, shingle_sets) if config.verify == "exact" else None
-        removals = components.resolve(graph, u, v, config.threshold, config.verify, sets)
-        Metrics.counter(STAGE, "verified_removals").inc(removals.num_rows)
-        log.info(
-            "near dedup: %d documents, %d candidate edges, %d near duplicates",
-            len(graph), len(u), removals.num_rows,
-        )  # fmt: skip
-        return removals
 
-    return run
+def _verified(batch: pa.RecordBatch, threshold: float) -> pa.RecordBatch:
+    keep = pc.greater_equal(batch.column(batch.schema.get_field_index("similarity")), threshold)
+    kept = batch.filter(keep)
+    return pa.RecordBatch.from_arrays([kept.column(0), kept.column(1)], schema=components.EDGES)
+
+
+def _as_edges(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([batch.column(0), batch.column(1)], schema=components.EDGES)
 
 
 class _Split(beam.DoFn):
@@ -159,12 +142,11 @@ class _Split(beam.DoFn):
         self.kept = Metrics.counter(STAGE, "kept")
         self.removed = Metrics.counter(STAGE, "removed")
 
-    def _lookup(self, removals: pa.RecordBatch | None) -> tuple[np.ndarray, pa.Table]:
+    def _lookup(self, removals: list[pa.RecordBatch]) -> tuple[np.ndarray, pa.Table]:
         """(sorted removed keys, their rows), built once per side-input object (the same for every batch)."""
         if self._index is None or self._source is not removals:
             self._source = removals  # held, so the identity check cannot match a freed and reused object
-            batches = [removals] if removals is not None else []
-            table = pa.Table.from_batches(batches, components.REMOVALS)
+            table = pa.Table.from_batches(list(removals), components.REMOVALS)
             keys = table.column("key").to_numpy()
             order = np.argsort(keys)
             self._index = (keys[order], table.take(order))
@@ -189,48 +171,53 @@ class _Split(beam.DoFn):
 
 
 class NearDuplicateIds(beam.PTransform):
-    """docs -> one removal table (REMOVALS: key, doc_id, survivor, similarity) of every near-duplicate.
+    """docs -> removal batches (components.REMOVALS: key, doc_id, survivor, similarity, unit) of every
+    near duplicate.
 
     `exclude`: an optional PCollection of removal batches (a `key` column) of documents to leave out of the
     graph, as if they were not in `docs`: the pipeline's key pass reads each unit once for both dedups.
+    `bits`: 2**bits shards for every shuffle after the sketch; more for a bigger corpus, so that a worker holds
+    its share. The result does not depend on it.
 
-    Only signatures and bucket keys cross the shuffles; the text stays in `docs`, so a caller that applies
-    the table elsewhere (the pipeline's write pass) never buffers the corpus.
+    Only signatures, ids and keys cross the shuffles; the text stays in `docs`, so a caller that applies
+    the removals elsewhere (the pipeline's write pass) never buffers the corpus.
     """
 
-    def __init__(self, config: NearDedupConfig, exclude=None):
+    def __init__(self, config: NearDedupConfig, exclude=None, bits: int = DEFAULT_BITS):
         super().__init__()
-        self.config, self.exclude = config, exclude
+        self.config, self.exclude, self.bits = config, exclude, bits
 
     def expand(self, docs):
-        sketched = docs | "Sketch" >> beam.ParDo(_Sketch(self.config)).with_outputs(
-            "buckets", main="signatures"
+        config, bits = self.config, self.bits
+        sketched = docs | "Sketch" >> beam.ParDo(
+            _Sketch(config, bits, self.exclude is not None)
+        ).with_outputs("buckets", "nodes", main="payloads")
+        buckets = sketched.buckets
+        if self.exclude is not None:
+            excluded = (
+                self.exclude
+                | "ExcludedKeys" >> beam.Map(lambda b: b.select(["key"]))
+                | "ExcludedByShard" >> beam.FlatMap(graph.by_shard, "key", "node", bits)
+            )
+            buckets = (
+                (excluded, buckets)
+                | "FlattenExcluded" >> beam.Flatten()
+                | "GroupByOwner" >> beam.GroupByKey()
+                | "DropExcluded" >> beam.ParDo(_DropExcluded(bits))
+            )
+        edges = buckets | "GroupBuckets" >> beam.GroupByKey() | "CandidateEdges" >> beam.Map(_candidate_edges)
+        if config.verify == "none":
+            verified = edges | "TrustCandidates" >> beam.Map(_as_edges)
+        else:
+            verified = (
+                edges
+                | "VerifyEdges" >> graph.PairSimilarity(sketched.payloads, PAIRS, config.verify, bits)
+                | "AtThreshold" >> beam.Map(_verified, config.threshold)
+            )
+        found = verified | "Components" >> graph.ConnectedComponents(bits, config.max_rounds)
+        return found["stars"] | "Survivors" >> graph.Survivors(
+            sketched.nodes, sketched.payloads, found["rounds"], config.verify, bits
         )
-        side = {} if self.exclude is None else {"exclude": beam.pvalue.AsList(self.exclude)}
-        edges = (
-            sketched.buckets
-            | "GroupBuckets" >> beam.GroupByKey()
-            | "CandidateEdges" >> beam.ParDo(_EdgesOfShard(), **side)
-        )
-        tagged = [
-            sketched.signatures | "TagSignatures" >> beam.Map(lambda b: (_GLOBAL, ("sig", b))),
-            edges | "TagEdges" >> beam.Map(lambda b: (_GLOBAL, ("edge", b))),
-        ]
-        gathered = tagged | "FlattenForResolve" >> beam.Flatten() | "GatherGlobal" >> beam.GroupByKey()
-        if self.config.verify != "exact":
-            return gathered | "Resolve" >> beam.Map(_resolve(self.config))
-        # Shingle sets of candidate docs only, reaching the global step as a side input (a Flatten with
-        # the other inputs left the local runner with bundles it never scheduled).
-        candidates = (
-            edges
-            | "KeyEdges" >> beam.Map(lambda b: (_GLOBAL, b))
-            | "GroupEdges" >> beam.GroupByKey()
-            | "CandidateKeys" >> beam.Map(_candidate_keys)
-        )
-        sets = docs | "ShingleSets" >> beam.ParDo(
-            _ShingleSets(self.config), candidates=beam.pvalue.AsSingleton(candidates, default_value=None)
-        )
-        return gathered | "Resolve" >> beam.Map(_resolve(self.config), beam.pvalue.AsList(sets))
 
 
 class NearDedup(beam.PTransform):
@@ -247,7 +234,7 @@ class NearDedup(beam.PTransform):
         if not self.config.enabled:
             return {"kept": docs, "rejects": docs | "NoRejects" >> beam.FlatMap(lambda _: ())}
         removals = docs | "NearDuplicateIds" >> NearDuplicateIds(self.config)
-        split = docs | "Split" >> beam.ParDo(
-            _Split(), removals=beam.pvalue.AsSingleton(removals, default_value=None)
-        ).with_outputs("rejects", main="kept")
+        split = docs | "Split" >> beam.ParDo(_Split(), removals=beam.pvalue.AsList(removals)).with_outputs(
+            "rejects", main="kept"
+        )
         return {"kept": split.kept, "rejects": split.rejects}

@@ -1,0 +1,290 @@
+"""The Beam steps of near dedup after the buckets: verify edges, components in rounds, one survivor each.
+
+No step holds the whole graph. Every step is a GroupByKey on a node shard (2**bits of them): a shard's group
+holds its nodes' payloads or ids and the edges or pairs that touch them, so a worker's memory is its share.
+Elements are (shard, (tag, Arrow batch)); the pure functions are in `components`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.metrics import Metrics
+
+from transforms.near_dedup import components as cc
+
+log = logging.getLogger("corpus_etl")
+STAGE = "near_dedup"
+
+
+def by_shard(batch: pa.RecordBatch, column: str, tag: str, bits: int, salt: int = 0):
+    """(shard, (tag, rows)) for each shard that the batch's `column` keys fall in."""
+    if batch.num_rows == 0:
+        return
+    shards = cc.node_shards(batch.column(batch.schema.get_field_index(column)).to_numpy(), bits, salt)
+    order = np.argsort(shards, kind="stable")
+    sorted_shards = shards[order]
+    cuts = np.flatnonzero(np.diff(sorted_shards)) + 1
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(order)], strict=True):
+        yield int(sorted_shards[lo]), (tag, batch.take(pa.array(order[lo:hi])))
+
+
+def _tables(tagged, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
+    parts: dict[str, list[pa.RecordBatch]] = {tag: [] for tag in schemas}
+    for tag, batch in tagged:
+        parts[tag].append(batch)
+    return {
+        tag: pa.Table.from_batches(parts[tag], parts[tag][0].schema if parts[tag] else schema)
+        for tag, schema in schemas.items()
+    }
+
+
+def _join(label: str, nodes, nodes_column: str, requests, request_column: str, bits: int, salt: int = 0):
+    """Flatten a node table and requests into one GroupByKey on the shard of the join key."""
+    return (
+        (
+            nodes | f"{label}Nodes" >> beam.FlatMap(by_shard, nodes_column, "node", bits, salt),
+            requests | f"{label}Requests" >> beam.FlatMap(by_shard, request_column, "want", bits, salt),
+        )
+        | f"{label}Flatten" >> beam.Flatten()
+        | f"{label}Group" >> beam.GroupByKey()
+    )
+
+
+class _AttachPayload(beam.DoFn):
+    """Hop one of a pair similarity: pairs (a, b, ...) get a's payload, and move to b's shard."""
+
+    def __init__(self, schema: pa.Schema, bits: int):
+        self.schema, self.bits = schema, bits
+
+    def process(self, item):
+        t = _tables(item[1], {"node": cc.PAYLOADS, "want": self.schema})
+        keys, nodes = cc.distinct_by_key(t["node"])
+        pairs = t["want"]
+        if pairs.num_rows == 0:
+            return
+        at = cc.lookup(keys, pairs.column("a").to_numpy())
+        with_a = pairs.append_column("payload_a", nodes.column("payload").take(pa.array(at)))
+        for batch in with_a.combine_chunks().to_batches():
+            yield from by_shard(batch, "b", "want", self.bits)
+
+
+class _Similarity(beam.DoFn):
+    """Hop two: pairs with a's payload meet b's payload; the similarity joins the pair's columns."""
+
+    def __init__(self, verify: str):
+        self.verify = verify
+
+    def process(self, item):
+        parts = {"node": [], "want": []}
+        for tag, batch in item[1]:
+            parts[tag].append(batch)
+        if not parts["want"]:
+            return
+        nodes = pa.Table.from_batches(parts["node"], cc.PAYLOADS)
+        keys, nodes = cc.distinct_by_key(nodes)
+        pairs = pa.Table.from_batches(parts["want"])
+        at = cc.lookup(keys, pairs.column("b").to_numpy())
+        sim = cc.payload_similarity(
+            pairs.column("payload_a").combine_chunks(),
+            nodes.column("payload").take(pa.array(at)).combine_chunks(),
+            self.verify,
+        )
+        pairs = pairs.drop_columns(["payload_a"]).append_column("similarity", pa.array(sim, pa.float64()))
+        yield from pairs.combine_chunks().to_batches()
+
+
+class PairSimilarity(beam.PTransform):
+    """Batches of pairs (columns `a`, `b`, any others) -> the same rows with `similarity`, from payloads.
+
+    Two GroupByKeys: on a's shard (attach a's payload) then on b's (compare). A payload reaches a worker only
+    with the pairs that need it.
+    """
+
+    def __init__(self, payloads, schema: pa.Schema, verify: str, bits: int):
+        super().__init__()
+        self.payloads, self.schema, self.verify, self.bits = payloads, schema, verify, bits
+
+    def expand(self, pairs):
+        schema = pa.schema(self.schema)
+        first = _join("ByA", self.payloads, "key", pairs, "a", self.bits) | "AttachA" >> beam.ParDo(
+            _AttachPayload(schema, self.bits)
+        )
+        second = (
+            (self.payloads | "ByBNodes" >> beam.FlatMap(by_shard, "key", "node", self.bits), first)
+            | "ByBFlatten" >> beam.Flatten()
+            | "ByBGroup" >> beam.GroupByKey()
+        )
+        return second | "Compare" >> beam.ParDo(_Similarity(self.verify))
+
+
+def _route(batch: pa.RecordBatch, bits: int, salt: int):
+    """Each edge to the shards of both its ends for the round with this salt."""
+    yield from by_shard(batch, "u", "edge", bits, salt)
+    yield from by_shard(batch, "v", "edge", bits, salt)
+
+
+class _StarRound(beam.DoFn):
+    """One round: a shard's edges -> the star forest of their local components; counts whether it changed."""
+
+    def __init__(self, round_no: int):
+        self.round_no = round_no
+
+    def process(self, item):
+        edges = _tables(item[1], {"edge": cc.EDGES})["edge"]
+        u, v = edges.column("u").to_numpy(), edges.column("v").to_numpy()
+        leaf, root, changed = cc.local_stars(u, v)
+        yield beam.pvalue.TaggedOutput("changed", (self.round_no, int(changed)))
+        if len(leaf):
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(leaf, pa.uint64()), pa.array(root, pa.uint64())], schema=cc.EDGES
+            )
+
+
+def _round_summary(max_rounds: int):
+    def summarize(counts) -> dict:
+        changed = dict.fromkeys(range(max_rounds), 0)
+        for round_no, n in counts:
+            changed[round_no] += n
+        quiet = [r for r in range(max_rounds) if changed[r] == 0]
+        rounds = quiet[0] + 1 if quiet else None  # the first round that changed nothing proves convergence
+        if rounds is None:
+            log.warning("near dedup: connected components did not converge in %d rounds", max_rounds)
+        else:
+            log.info(
+                "near dedup: connected components converged in %d rounds (at most %d)", rounds, max_rounds
+            )
+        return {
+            "rounds": rounds,
+            "max_rounds": max_rounds,
+            "changed_shards": [changed[r] for r in range(max_rounds)],
+        }
+
+    return summarize
+
+
+class ConnectedComponents(beam.PTransform):
+    """Edges (u, v) -> {"stars": (leaf, root) edges, root the smallest key of the component; "rounds": one dict
+    saying how many rounds it took (None: not converged within max_rounds)}."""
+
+    def __init__(self, bits: int, max_rounds: int):
+        super().__init__()
+        self.bits, self.max_rounds = bits, max_rounds
+
+    def expand(self, edges):
+        counts = []
+        for r in range(self.max_rounds):
+            grouped = (
+                edges
+                | f"Route{r}" >> beam.FlatMap(_route, self.bits, r)
+                | f"Group{r}" >> beam.GroupByKey()
+                | f"Stars{r}" >> beam.ParDo(_StarRound(r)).with_outputs("changed", main="stars")
+            )
+            edges, counts = grouped.stars, [*counts, grouped.changed]
+        summary = (
+            counts
+            | "FlattenRounds" >> beam.Flatten()
+            | "CountRounds" >> beam.combiners.ToList()
+            | "SummarizeRounds" >> beam.Map(_round_summary(self.max_rounds))
+        )
+        return {"stars": edges, "rounds": summary}
+
+
+def _memberships(batch: pa.RecordBatch):
+    member, root = cc.memberships(batch.column(0).to_numpy(), batch.column(1).to_numpy())
+    return pa.RecordBatch.from_arrays(
+        [pa.array(member, pa.uint64()), pa.array(root, pa.uint64())], names=["member", "root"]
+    )
+
+
+class _NameMembers(beam.DoFn):
+    """(member, root) meets the member's (doc_id, unit); the rows move to the root's shard."""
+
+    def __init__(self, bits: int):
+        self.bits = bits
+
+    def process(self, item):
+        t = _tables(
+            item[1], {"node": cc.NODES, "want": pa.schema([("member", pa.uint64()), ("root", pa.uint64())])}
+        )
+        keys, nodes = cc.distinct_by_key(t["node"])
+        want = t["want"]
+        if want.num_rows == 0:
+            return
+        pairs = np.unique(
+            np.stack([want.column("member").to_numpy(), want.column("root").to_numpy()], axis=1), axis=0
+        )
+        at = pa.array(cc.lookup(keys, pairs[:, 0]))
+        named = pa.RecordBatch.from_arrays(
+            [
+                pa.array(pairs[:, 1], pa.uint64()),
+                pa.array(pairs[:, 0], pa.uint64()),
+                nodes.column("doc_id").take(at).combine_chunks(),
+                nodes.column("unit").take(at).combine_chunks(),
+            ],
+            names=["root", "member", "doc_id", "unit"],
+        )
+        yield from by_shard(named, "root", "want", self.bits)
+
+
+def _choose_survivors(item, rounds: dict):
+    if rounds["rounds"] is None:
+        raise RuntimeError(
+            f"near dedup: connected components did not converge in {rounds['max_rounds']} rounds; "
+            "raise near_dedup.max_rounds"
+        )
+    batches = [b for _, b in item[1]]
+    removed = cc.component_removals(pa.Table.from_batches(batches))
+    Metrics.counter(STAGE, "verified_removals").inc(removed.num_rows)
+    yield from removed.rename_columns(["a", "doc_id", "unit", "b", "survivor"]).combine_chunks().to_batches()
+
+
+def _as_removals(batch: pa.RecordBatch) -> pa.RecordBatch:
+    t = pa.Table.from_batches([batch])
+    return pa.RecordBatch.from_arrays(
+        [
+            t.column("a").combine_chunks(),
+            t.column("doc_id").combine_chunks().cast(pa.string()),
+            t.column("survivor").combine_chunks().cast(pa.string()),
+            t.column("similarity").combine_chunks(),
+            t.column("unit").combine_chunks(),
+        ],
+        schema=cc.REMOVALS,
+    )
+
+
+class Survivors(beam.PTransform):
+    """Final stars + node ids + payloads -> removal batches (REMOVALS): every member of a component but its
+    smallest doc_id, with that survivor and the similarity to it."""
+
+    def __init__(self, nodes, payloads, rounds, verify: str, bits: int):
+        super().__init__()
+        self.nodes, self.payloads, self.rounds, self.verify, self.bits = nodes, payloads, rounds, verify, bits
+
+    def expand(self, stars):
+        members = stars | "Memberships" >> beam.Map(_memberships)
+        named = _join("Name", self.nodes, "key", members, "member", self.bits) | "NameMembers" >> beam.ParDo(
+            _NameMembers(self.bits)
+        )
+        pairs = (
+            named
+            | "ByRoot" >> beam.GroupByKey()
+            | "ChooseSurvivors" >> beam.FlatMap(_choose_survivors, beam.pvalue.AsSingleton(self.rounds))
+        )
+        schema = pa.schema(
+            [
+                ("a", pa.uint64()),
+                ("doc_id", pa.string()),
+                ("unit", pa.int32()),
+                ("b", pa.uint64()),
+                ("survivor", pa.string()),
+            ]
+        )
+        return (
+            pairs
+            | "SurvivorSimilarity" >> PairSimilarity(self.payloads, schema, self.verify, self.bits)
+            | "AsRemovals" >> beam.Map(_as_removals)
+        )
