@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.conftest import REPO, SAMPLE
 from tests.multihost.cluster import DISPATCH_PORT, JOB_PORT, POOL_PORT, VENV_BIN, cluster
 from tests.multihost.job_service import LEDGER_TAG
 
@@ -74,8 +74,10 @@ def deployment(tmp_path):
 
 def test_portable_run_over_two_worker_hosts_matches_the_local_runner(deployment, tmp_path):
     c = deployment
-    for pool in c.pools:  # a private mount: the test's files are not there for the pool's process
-        assert tmp_path.is_dir() and not Path(f"/proc/{c.pids[pool.role]}/root{tmp_path}").exists()
+    for pool in c.pools:  # a private mount: the pool's process sees the checkout but not the test's files
+        seen_by_pool = Path(f"/proc/{c.pids[pool.role]}/root")
+        assert (seen_by_pool / REPO.relative_to("/") / "etl").is_dir(), f"{pool.role}'s pool is not running"
+        assert tmp_path.is_dir() and not (seen_by_pool / tmp_path.relative_to("/")).exists()
     c.probe("upload", str(SAMPLE), INPUT, "--bucket", "raw", "--bucket", "datasets")
 
     jobs = c.jobs.addr
