@@ -26,6 +26,7 @@ from etl.overlap import check_inputs_outside_output
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
 from etl.progress import stage_counters
+from etl.reachability import check_reachable
 from etl.runner import is_local_runner, pipeline_options
 from etl.sources import expand_inputs
 
@@ -212,6 +213,7 @@ def run_pipeline(
     """Run and commit, holding the output's lease throughout (docs/failures.md)."""
     started = time.time()
     out = output.rstrip("/")
+    check_reachable(inputs, out, beam_args)
     check_inputs_outside_output(inputs, out)
     held = lease.acquire(out)
     try:
