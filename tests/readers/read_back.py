@@ -19,11 +19,10 @@ import numpy as np
 def import_streaming_base():
     """`streaming.base` without `streaming/__init__.py`, which imports the vision, text and multimodal example
     datasets (torchvision, transformers models) that a reader of MDS shards never uses."""
-    spec = importlib.util.find_spec("streaming")
-    sys.modules["streaming"] = importlib.util.module_from_spec(spec)
-    import streaming.base
-
-    return streaming.base
+    if "streaming" not in sys.modules:
+        spec = importlib.util.find_spec("streaming")
+        sys.modules["streaming"] = importlib.util.module_from_spec(spec)
+    return importlib.import_module("streaming.base")
 
 
 def read_mds(job: dict) -> dict:
