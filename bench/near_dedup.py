@@ -13,6 +13,9 @@ datatrove stays out of the project's lock: it runs in its own venv, in a subproc
 
     .venv/bin/python bench/near_dedup.py --mb 20                     # the comparison
     .venv/bin/python bench/near_dedup.py --mb 100 --tools ours       # our stage at a larger scale
+    .venv/bin/python bench/near_dedup.py --mb 20 --tools ours --scales 1,4 [--code DIR]
+        # memory per worker as the corpus grows: ours at 1x and 4x the documents with 2 workers; --code runs
+        # another checkout's transforms/ (e.g. `git worktree add /tmp/before <commit>`) beside this one
 """
 
 from __future__ import annotations
@@ -148,18 +151,19 @@ def read_row_group(path: str, index: int):
     yield from pq.ParquetFile(path).read_row_group(index).to_batches(max_chunksize=1 << 20)
 
 
-def run_ours(corpus: Path, workers: int) -> dict:
-    """The whole NearDedup stage on the local runner, then its signature step alone on one core."""
-    sys.path.insert(0, str(ROOT))
+def run_ours(corpus: Path, workers: int, code: Path) -> dict:
+    """Near dedup's key pass (NearDuplicateIds: what the pipeline runs) on the local runner, then its signature
+    step alone on one core. `code`: the checkout whose transforms/ run."""
+    sys.path.insert(0, str(code))
     import apache_beam as beam
 
     from etl.runner import local_options
-    from transforms.near_dedup import NearDedup, NearDedupConfig
+    from transforms.near_dedup import NearDedupConfig, NearDuplicateIds
     from transforms.near_dedup.minhash import Permutation
     from transforms.near_dedup.sketch import batch_signatures
 
     config = NearDedupConfig()
-    out = DATA / f"ours-{workers}"
+    out = DATA / f"ours-{workers}-{corpus.stem}-{abs(hash(str(code))) % 10**6}"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     out.mkdir(parents=True)
     groups = write_parquet(corpus, out / "corpus.parquet")
@@ -171,8 +175,8 @@ def run_ours(corpus: Path, workers: int) -> dict:
             | beam.Create(range(groups))
             | beam.FlatMap(lambda i: read_row_group(str(out / "corpus.parquet"), i))
         )
-        result = docs | NearDedup(config)
-        ids = result["rejects"] | beam.FlatMap(lambda b: b.column("doc_id").to_pylist())
+        removals = docs | NearDuplicateIds(config)
+        ids = removals | beam.FlatMap(lambda b: b.column(b.schema.get_field_index("doc_id")).to_pylist())
         ids | beam.io.WriteToText(str(out / "removed"))
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     removed = [line.strip() for f in out.glob("removed*") for line in f.open()]
@@ -273,7 +277,7 @@ def run_datatrove(corpus: Path, workers: int) -> dict:
 def tool_main(args) -> None:
     corpus = Path(args.corpus)
     if args.run == "ours":
-        out = run_ours(corpus, args.workers)
+        out = run_ours(corpus, args.workers, Path(args.code))
     elif args.run == "datasketch":
         out = run_datasketch(corpus, args.num_perm, tuple(args.params) if args.params else None)
     else:
@@ -292,11 +296,14 @@ def run_tool(name: str, python: Path, corpus: Path, *extra: str) -> dict | None:
     cmd = [str(python), "-P", __file__, "--run", *extra, "--corpus", str(corpus), "--result", str(result)]
     log = (DATA / f"{name}.log").open("w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    root, peak = psutil.Process(proc.pid), 0
+    root, peak, each = psutil.Process(proc.pid), 0, {}
     while proc.poll() is None:
         try:
             tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree))
+            rss = {p.pid: p.memory_info().rss for p in tree}
+            peak = max(peak, sum(rss.values()))
+            for pid, r in rss.items():
+                each[pid] = max(each.get(pid, 0), r)
         except psutil.Error:
             pass
         time.sleep(0.05)
@@ -306,13 +313,21 @@ def run_tool(name: str, python: Path, corpus: Path, *extra: str) -> dict | None:
         return None
     out = json.loads(result.read_text())
     out["peak_rss_mb"] = peak / 2**20
+    out["driver_peak_mb"] = each.pop(proc.pid, 0) / 2**20
+    out["worker_peak_mb"] = max(each.values(), default=0) / 2**20  # the biggest single worker process
     return out
 
 
-def prepare(target_mb: float, seed: int) -> None:
-    """Corpus files and brute-force truth, in their own process, so that the parent stays small."""
+def prepare(target_mb: float, seed: int, scales: list[int]) -> None:
+    """Corpus files and brute-force truth, in their own process, so that the parent stays small. Larger
+    scales are the base corpus plus more documents from other seeds (no truth: only memory is compared)."""
     DATA.mkdir(parents=True, exist_ok=True)
     docs = generate(target_mb, seed)
+    for scale in (s for s in scales if s > 1):
+        more = [d for extra in range(1, scale) for d in generate(target_mb, seed + 1000 * extra)]
+        with (DATA / f"corpus-x{scale}.jsonl").open("w") as f:
+            for doc_id, text in docs + [(f"x{scale}-{i}-{d}", t) for i, (d, t) in enumerate(more)]:
+                f.write(json.dumps({"id": doc_id, "text": text}) + "\n")
     raw, norm = DATA / "corpus.jsonl", DATA / "corpus-normalised.jsonl"
     with raw.open("w") as f, norm.open("w") as g:
         for doc_id, text in docs:
@@ -339,15 +354,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--num-perm", type=int, default=128, help=argparse.SUPPRESS)
     ap.add_argument("--params", type=int, nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--scales", default="1", help="corpus multiples for ours with 2 workers, e.g. 1,4")
+    ap.add_argument("--code", default=str(ROOT), help="checkout whose transforms/ 'ours' runs")
     args = ap.parse_args()
+    scales = [int(x) for x in args.scales.split(",")]
     if args.run == "prepare":
-        return prepare(args.mb, args.seed)
+        return prepare(args.mb, args.seed, scales)
     if args.run:
         return tool_main(args)
 
     py = Path(sys.executable)
     subprocess.run(
-        [str(py), "-P", __file__, "--run", "prepare", "--mb", str(args.mb), "--seed", str(args.seed)],
+        [str(py), "-P", __file__, "--run", "prepare", "--mb", str(args.mb), "--seed", str(args.seed)]
+        + ["--scales", args.scales],
         check=True,
     )
     truth = json.loads((DATA / "truth.json").read_text())
@@ -358,9 +377,18 @@ def main() -> None:
     )
     raw, norm = DATA / "corpus.jsonl", DATA / "corpus-normalised.jsonl"
     tools, runs = args.tools.split(","), {}
-    if "ours" in tools:
-        runs["ours (in_memory, 1 worker)"] = run_tool("ours-1", py, raw, "ours", "--workers", "1")
-        runs["ours (multi_processing, 2 workers)"] = run_tool("ours-2", py, raw, "ours", "--workers", "2")
+    code = ["--code", args.code]
+    if "ours" in tools and scales == [1]:
+        runs["ours (in_memory, 1 worker)"] = run_tool("ours-1", py, raw, "ours", "--workers", "1", *code)
+        runs["ours (multi_processing, 2 workers)"] = run_tool(
+            "ours-2", py, raw, "ours", "--workers", "2", *code
+        )
+    elif "ours" in tools:
+        for scale in scales:
+            corpus = raw if scale == 1 else DATA / f"corpus-x{scale}.jsonl"
+            runs[f"ours {scale}x (multi_processing, 2 workers)"] = run_tool(
+                f"ours-x{scale}", py, corpus, "ours", "--workers", "2", *code
+            )
     if "datasketch" in tools:
         runs["datasketch MinHashLSH(0.8, 128)"] = run_tool(
             "ds-default", py, norm, "datasketch", "--num-perm", "128"
@@ -379,18 +407,26 @@ def main() -> None:
 
 def print_table(runs: dict, ids: list[str], labels, n_docs: int, mb: float) -> None:
     print(
-        "| tool | wall s | docs/s | MB/s | signatures docs/s/core | peak RSS MB (tree) | precision | recall | F1 |"
+        "| tool | wall s | docs/s | MB/s | signatures docs/s/core | peak RSS MB (tree) | driver MB | biggest worker MB "
+        "| removed | precision | recall | F1 |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in runs.items():
         if r is None:
-            print(f"| {name} | failed | | | | | | | |")
+            print(f"| {name} | failed | | | | | | | | | | |")
             continue
-        p, rc, f1 = removal_scores(ids, labels, set(r["removed"]))
-        sig = f"{n_docs / r['sig_cpu_s']:,.0f}" if "sig_cpu_s" in r else "-"
+        scale = int(name.split(" ")[1][:-1]) if name.split(" ")[1].endswith("x") else 1
+        docs, size = n_docs * scale, mb * scale  # the larger scales: approximately
+        score = (
+            " | ".join(f"{v:.4f}" for v in removal_scores(ids, labels, set(r["removed"])))
+            if scale == 1
+            else "- | - | -"
+        )
+        sig = f"{docs / r['sig_cpu_s']:,.0f}" if "sig_cpu_s" in r else "-"
+        worker = f"{r['worker_peak_mb']:,.0f}" if r.get("worker_peak_mb") else "-"
         print(
-            f"| {name} | {r['wall_s']:.1f} | {n_docs / r['wall_s']:,.0f} | {mb / r['wall_s']:.1f} | {sig} "
-            f"| {r['peak_rss_mb']:,.0f} | {p:.4f} | {rc:.4f} | {f1:.4f} |"
+            f"| {name} | {r['wall_s']:.1f} | {docs / r['wall_s']:,.0f} | {size / r['wall_s']:.1f} | {sig} "
+            f"| {r['peak_rss_mb']:,.0f} | {r.get('driver_peak_mb', 0):,.0f} | {worker} | {len(r['removed'])} | {score} |"
         )
 
 

@@ -33,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
         help="files, dirs or globs: several after one flag (a shell-expanded glob), and repeatable",
     )  # fmt: skip
     run.add_argument("--output", required=True, metavar="DIR", help="output directory or URL (s3://...)")
+    run.add_argument(
+        "--against", action="extend", nargs="+", default=[], metavar="MANIFEST",
+        help="earlier runs (folders or manifest.json) to deduplicate against; repeatable",
+    )  # fmt: skip
+    run.add_argument(
+        "--incremental", action="store_true",
+        help="skip inputs that a run named by --against already processed (by content hash)",
+    )  # fmt: skip
     _config_args(run)
 
     demo = sub.add_parser("demo", help="the bundled sample corpus through the whole flow")
@@ -126,6 +134,18 @@ def _run(inputs: list[str], output: str, args, beam_args: list[str]) -> int:
     # Usage errors first: they need neither Beam nor the pipeline, so they come fast and on their own.
     check_output(output)
     config = load_config(args.config, args.overrides)
+    if getattr(args, "against", None) or getattr(args, "incremental", False):
+        inc = config.incremental
+        config = config.model_copy(
+            update={
+                "incremental": inc.model_copy(
+                    update={
+                        "against": [*inc.against, *args.against],
+                        "enabled": inc.enabled or args.incremental,
+                    }
+                )
+            }
+        )
     from etl.run import run_pipeline
 
     result = run_pipeline(inputs, output, config, beam_args)

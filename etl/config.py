@@ -68,6 +68,14 @@ class ValidationConfig(StageParams):
     suites: list[str] = ["shard_stats", "run_aggregate"]
 
 
+class IncrementalConfig(StageParams):
+    # Earlier runs (output folders or their manifest.json, local or URLs) whose kept documents this run's exact
+    # and near dedup also match against (CLI --against); an earlier document is never removed.
+    against: list[str] = []
+    # Skip inputs whose content hash a parent already processed (CLI --incremental).
+    enabled: bool = False
+
+
 class Config(StageParams):
     input: InputConfig = InputConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
@@ -76,6 +84,7 @@ class Config(StageParams):
     tokenize: TokenizeConfig = TokenizeConfig()
     output: OutputConfig = OutputConfig()
     validation: ValidationConfig = ValidationConfig()
+    incremental: IncrementalConfig = IncrementalConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

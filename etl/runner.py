@@ -52,6 +52,12 @@ def pipeline_options(beam_args: Sequence[str] = ()) -> PipelineOptions:
             "--direct_running_mode=multi_threading lost elements through GroupByKey in our measurements; "
             "use in_memory (default) or multi_processing"
         )
+    if (options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1] == "DaskRunner":
+        raise RunnerError(
+            "DaskRunner is not supported: Beam 2.77's DaskRunner computed only the last branch of the pipeline "
+            "and reported success with the other outputs empty (docs/runners.md); use the local runner, "
+            "PortableRunner with a job service, or Flink, Spark or Dataflow"
+        )
     if options.view_as(StandardOptions).runner in ("DirectRunner", "direct"):
         options.view_as(StandardOptions).runner = LOCAL_RUNNER
     return options
