@@ -237,7 +237,7 @@ def _units(p: beam.Pipeline, units: list[WorkUnit], label: str):
     return p | f"Units{label}" >> beam.Create(units, reshuffle=True)
 
 
-def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str) -> None:
+def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str, parents=()) -> None:
     total = sum(u.bytes for u in units)
     bits = shuffle_bits(total)
     tagged = [_units(p, units, "ForWrite") | "KeyUnits" >> beam.Map(lambda u: (u.index, ("unit", u)))]

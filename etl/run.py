@@ -23,6 +23,7 @@ from etl import lease
 from etl import manifest as mf
 from etl.input_files import is_local_fs
 from etl.overlap import check_inputs_outside_output
+from etl.parents import Parent, load_parents
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
 from etl.progress import stage_counters
@@ -147,12 +148,12 @@ def _import_validation_meanwhile(options) -> None:
     threading.Thread(target=importlib.import_module, args=("etl.validation",), daemon=True).start()
 
 
-def _execute(units: list, config, staging: str, beam_args) -> list[dict]:
+def _execute(units: list, config, staging: str, beam_args, parents: list[Parent]) -> list[dict]:
     options = pipeline_options(beam_args)
     if config.validation.enabled:
         _import_validation_meanwhile(options)
     p = beam.Pipeline(options=options)
-    build_pipeline(p, units, config, staging)
+    build_pipeline(p, units, config, staging, parents)
     beam_result = p.run()
     beam_result.wait_until_finish()
     counters = stage_counters(beam_result)
@@ -165,7 +166,9 @@ def _entries(named: list[tuple[dict, str]], tokens: bool) -> list[dict]:
     return [{"path": rel, **{k: f[k] for k in keys}} for f, rel in named]
 
 
-def _assemble(config, files, units, results, tokenizer, staging, beam_args) -> tuple[dict, list, list]:
+def _assemble(
+    config, files, units, results, tokenizer, staging, beam_args, parents
+) -> tuple[dict, list, list]:
     """The manifest to commit, the dataset's moves and the moves of what no reader trusts (report, docs)."""
     names = mf.final_names(results, mf.version_id(results, config.hash()))
     kept = sum(f["rows"] for f, _ in names["shards"])
@@ -189,6 +192,7 @@ def _assemble(config, files, units, results, tokenizer, staging, beam_args) -> t
         if s["path"] in quarantined
     ]
     draft["validation"] = validation
+    draft["parents"] = [p.entry() for p in parents]
     # Only facts that a rerun reproduces: the manifest is byte-identical across reruns except created_at.
     draft["run"] = {
         "work_units": len(units),
@@ -215,6 +219,7 @@ def run_pipeline(
     out = output.rstrip("/")
     check_reachable(inputs, out, beam_args)
     check_inputs_outside_output(inputs, out)
+    parents = load_parents(config.incremental.against)
     held = lease.acquire(out)
     try:
         files = expand_inputs(inputs)
@@ -226,8 +231,8 @@ def run_pipeline(
 
         tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
         log.info("run: %d files in %d work units -> %s", len(files), len(units), out)
-        results = _execute(units, config, staging, beam_args)
-        draft, moves, after = _assemble(config, files, units, results, tokenizer, staging, beam_args)
+        results = _execute(units, config, staging, beam_args, parents)
+        draft, moves, after = _assemble(config, files, units, results, tokenizer, staging, beam_args, parents)
         held.check()
         mf.commit(out, moves, draft, after)
         _remove_staging(out, staging)

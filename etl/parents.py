@@ -1,0 +1,55 @@
+"""The earlier runs a run is deduplicated against (`--against`, `incremental.against`): loaded once, up front.
+
+A parent is a committed run: its manifest (with the sha256 of its bytes, which the child records under
+`parents`) and the dedup index its manifest lists. A parent whose manifest lists no index (a run from before
+the index existed) is refused: matching against it would silently match nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from etl.lineage.versions import RunVersion, load_run
+
+
+@dataclass(frozen=True)
+class Parent:
+    index: int  # position in --against: the id of this parent in the run's shuffles
+    version: RunVersion
+
+    @property
+    def url(self) -> str:
+        return self.version.manifest_url
+
+    @property
+    def root(self) -> str:
+        return self.version.root
+
+    @property
+    def manifest(self) -> dict:
+        return self.version.manifest
+
+    def index_files(self, kind: str) -> list[str]:
+        """URLs of the parent's index files of one kind (exact, bands, signatures)."""
+        return [f"{self.root}/{e['path']}" for e in self.manifest.get("index") or [] if e.get("kind") == kind]
+
+    def entry(self) -> dict:
+        """What the child's manifest says of this parent (DESIGN.md: URL, sha256 of its manifest, config_hash)."""
+        return {
+            "url": self.url,
+            "sha256": self.version.manifest_sha256,
+            "config_hash": self.manifest["config_hash"],
+        }
+
+
+def load_parents(refs: list[str]) -> list[Parent]:
+    parents = []
+    for i, ref in enumerate(refs):
+        version = load_run(ref, documents=False)
+        if "index" not in version.manifest:
+            raise ValueError(
+                f"--against {ref}: its manifest lists no dedup index (a run from before the index existed); "
+                "rerun it with this version to give it one"
+            )
+        parents.append(Parent(i, version))
+    return parents
