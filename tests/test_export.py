@@ -134,12 +134,16 @@ def test_an_unknown_format_is_a_usage_error(run, tmp_path):
     assert exit_.value.code == 2
 
 
-def test_export_reads_a_run_on_s3(run, s3_client, tmp_path):
+def test_export_reads_a_run_on_s3_and_writes_to_s3(run, s3_client, tmp_path):
     s3_client.create_bucket(Bucket="runs")
     for path in run.rglob("*"):
         if path.is_file():
             s3_client.upload_file(str(path), "runs", f"out/{path.relative_to(run).as_posix()}")
-    out = tmp_path / "from-s3"
-    assert main(["export", "s3://runs/out", "--format", "megatron", "--output", str(out)]) == 0
-    ds = IndexedDataset(str(out / "corpus"))
+    assert main(["export", "s3://runs/out", "--format", "megatron", "--output", "s3://runs/megatron"]) == 0
+    local = tmp_path / "megatron"
+    local.mkdir()
+    for name in ("corpus.bin", "corpus.idx", RECEIPT):
+        s3_client.download_file("runs", f"megatron/{name}", str(local / name))
+    ds = IndexedDataset(str(local / "corpus"))
     assert [d["tokens"].tolist() for d in shard_documents(run)] == [ds[i].tolist() for i in range(len(ds))]
+    assert json.loads((local / RECEIPT).read_text())["source"]["manifest"] == "s3://runs/out/manifest.json"

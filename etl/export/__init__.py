@@ -39,7 +39,7 @@ def export_run(
 
     `part_bytes` is the target size of one MDS shard or litdata chunk (default each project's own, 64 MiB).
 
-    ManifestError (a ValueError) when the manifest or a shard is not what the run committed; ConfigError when
+    ManifestError (a ValueError) when the manifest or a shard is not what the run committed; ValueError when
     `output` is a file or not empty. Both are the CLI's exit 2.
     """
     if fmt not in WRITERS:

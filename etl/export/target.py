@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import fsspec
 import numpy as np
 
-from etl.config import ConfigError
-
 RECEIPT = "corpus-etl-export.json"
 
 
@@ -44,14 +42,14 @@ class Target:
 
 
 def open_target(output: str, storage_options: dict | None = None) -> Target:
-    """The export folder, made if missing; ConfigError (exit 2) when it is a file or already holds files."""
+    """The export folder, made if missing; ValueError (exit 2) when it is a file or already holds files."""
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
     root = root.rstrip("/") or "/"
     if fs.exists(root):
         if not fs.isdir(root):
-            raise ConfigError(f"--output {output}: is an existing file; name a new or empty folder")
+            raise ValueError(f"--output {output}: is an existing file; name a new or empty folder")
         if fs.ls(root, detail=False):
-            raise ConfigError(
+            raise ValueError(
                 f"--output {output}: already holds files; an export goes into a new or empty folder"
             )
     fs.makedirs(root, exist_ok=True)
