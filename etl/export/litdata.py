@@ -53,6 +53,7 @@ class LitDataWriter:
     format = "litdata"
     keeps = ("tokens (EOS as in the shards)", "document boundaries (the item offsets in each chunk)")
     drops = ("doc_id", "source", "meta")
+    skipped_empty = 0  # an empty document is kept, as a sequence or item of no tokens
 
     def __init__(self, target: Target, vocab_size: int | None, part_bytes: int | None = None) -> None:
         self.target = target

@@ -55,6 +55,7 @@ class MegatronWriter:
     format = "megatron"
     keeps = ("tokens (EOS as in the shards)", "document boundaries (one sequence per document)")
     drops = ("doc_id", "source", "meta")
+    skipped_empty = 0  # an empty document is kept, as a sequence or item of no tokens
 
     def __init__(self, target: Target, vocab_size: int | None, part_bytes: int | None = None) -> None:
         del part_bytes  # one .bin and one .idx: Megatron reads a prefix, not parts

@@ -68,14 +68,6 @@ class Run:
         eos = self.corpus.tokenizer.get("eos_id")
         return int(eos) if eos is not None else None
 
-    @property
-    def documents(self) -> int:
-        return sum(s.rows for s in self.corpus.shards)
-
-    @property
-    def tokens(self) -> int:
-        return sum(s.tokens for s in self.corpus.shards)
-
 
 def open_run(run: str, storage_options: dict | None = None, allow_unvalidated: bool = False) -> Run:
     """RUN (an output folder or its manifest.json, local or an fsspec URL), checked as the reader checks it."""
