@@ -94,6 +94,11 @@ def _print_summary(result) -> None:
     input_mb = result.input_bytes / 1e6
     print(f"corpus-etl: read {counts['read']} records, {text_mb:.1f} MB of text ({input_mb:.1f} MB input) "
           f"in {result.seconds:.1f} s ({counts['read'] / seconds:.0f} docs/s, {text_mb / seconds:.2f} MB/s of text)")  # fmt: skip
+    skipped = [i for i in m.get("inputs") or [] if i.get("skipped")]
+    if skipped:
+        by = ", ".join(sorted({i["processed_by"] for i in skipped}))
+        print(f"  {len(skipped)} inputs skipped ({sum(i['bytes'] for i in skipped) / 1e6:.1f} MB, "
+              f"already processed by {by}); {m['run']['input_files']} processed")  # fmt: skip
     for stage, c in counts["stages"].items():
         reasons = ", ".join(f"{r} {n}" for r, n in c["reasons"].items())
         print(f"  {stage:<12} in {c['in']:>9}  out {c['out']:>9}  rejected {c['rejected']:>8}  {reasons}")
