@@ -25,7 +25,7 @@ from etl.stages import ORDER
 SCHEMA_VERSION = 1
 STAGES = ("read", *ORDER)
 # Folders of the dataset proper; files in them that the new manifest does not name are the old version's.
-DATASET_DIRS = ("shards", "stats", "rejects", "quarantine")
+DATASET_DIRS = ("shards", "stats", "rejects", "quarantine", "index")
 # Set aside for the test of a kill at a chosen moment of the commit (tests/test_commit_protocol.py).
 FAILPOINT_ENV = "CORPUS_ETL_FAILPOINT"
 
@@ -87,6 +87,8 @@ def version_id(unit_results: list[dict], config_hash: str) -> str:
         for kind in ("shards", "stats", "rejects"):
             for f in result[kind]:
                 h.update(f"{kind}:{f['sha256']};".encode())
+        for f in result.get("index", []):
+            h.update(f"index/{f['kind']}:{f['sha256']};".encode())
     return h.hexdigest()[:12]
 
 
@@ -97,12 +99,16 @@ def final_names(unit_results: list[dict], version: str) -> dict[str, list[tuple[
     for kind in ("shards", "stats", "rejects"):
         files = [f for r in ordered for f in r[kind]]
         names[kind] = [(f, f"{kind}/part-{i:05d}-{version}.parquet") for i, f in enumerate(files)]
+    names["index"] = []
+    for kind in ("exact", "minhash"):
+        files = [f for r in ordered for f in r.get("index", []) if f["kind"] == kind]
+        names["index"] += [(f, f"index/{kind}/part-{i:05d}-{version}.parquet") for i, f in enumerate(files)]
     return names
 
 
 def build_manifest(
     config,
-    inputs: list[tuple[str, int]],
+    inputs: list[dict],
     tokenizer: dict,
     counts: dict,
     shards: list[dict],
@@ -116,7 +122,8 @@ def build_manifest(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
         "config_hash": config.hash(),
-        "inputs": [{"path": p, "bytes": b} for p, b in inputs],
+        # {path, bytes, sha256}, and {..., skipped, processed_by} for what --incremental skipped.
+        "inputs": list(inputs),
         "tokenizer": tokenizer,
         "counts": counts,
         "shards": shards,

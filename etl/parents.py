@@ -42,6 +42,27 @@ class Parent:
         }
 
 
+def check_compatible(parents: list[Parent], config) -> None:
+    """Signatures compare only under the same MinHash settings; refuse (exit 2) a parent made under others."""
+    from etl.index import near_params
+
+    if not parents or not config.near_dedup.enabled:
+        return
+    if config.near_dedup.verify == "exact":
+        raise ValueError(
+            "--against with near_dedup.verify=exact: the index keeps signatures, not shingle sets; "
+            "use verify=signature (the default) to match against earlier runs"
+        )
+    ours = near_params(config.near_dedup)
+    for parent in parents:
+        theirs = near_params(parent.manifest["config"]["near_dedup"])
+        if parent.index_files("minhash") and theirs != ours:
+            diff = ", ".join(f"{k} {theirs[k]} != {ours[k]}" for k in ours if theirs[k] != ours[k])
+            raise ValueError(
+                f"--against {parent.url}: its MinHash signatures differ from this run's ({diff})"
+            )
+
+
 def load_parents(refs: list[str]) -> list[Parent]:
     parents = []
     for i, ref in enumerate(refs):

@@ -18,10 +18,10 @@ import apache_beam as beam
 import fsspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from etl.flow import Tally, stream_unit
+from etl.index import IndexWriter, earlier_hash_rows, earlier_signature_rows
 from etl.plan import WorkUnit
 from etl.progress import ProgressMeter
 from etl.shard_writer import UnitWriter
@@ -159,9 +159,11 @@ class _WriteUnit(beam.DoFn):
                 stage.use(removals.get(stage.name))
         tally = Tally()
         writer = UnitWriter(self.staging, unit.index, self.config.output)
+        index = IndexWriter(self.staging, unit.index, self.config)
         for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
             if kind == "docs":
                 writer.add_docs(batch)
+                index.add(batch)
                 read = tally.stages["read"].chars_in
                 self._meter.add(batch.num_rows, text_bytes(batch), done_bytes=self._bytes_done + read)
             else:
@@ -175,6 +177,7 @@ class _WriteUnit(beam.DoFn):
             "shards": [vars(f) for f in outputs.shards],
             "stats": [vars(f) for f in outputs.stats],
             "rejects": [vars(f) for f in outputs.rejects],
+            "index": index.close(),
         }
         with fsspec.open(unit_result_path(self.staging, unit.index), "w") as fh:
             json.dump(result, fh, sort_keys=True)
@@ -201,18 +204,24 @@ def unit_result_path(staging: str, unit: int) -> str:
     return f"{staging}/units/u{unit:05d}.json"
 
 
-def near_removals(table: pa.RecordBatch) -> pa.RecordBatch:
-    """The near-dedup stage's removal table (key, doc_id, survivor, similarity) in the pipeline's shape."""
+def near_removals(table: pa.RecordBatch, earlier: list[str] = ()) -> pa.RecordBatch:
+    """The near-dedup stage's removal rows (key, doc_id, survivor, similarity, unit, parent) in the pipeline's
+    shape; a survivor kept by an earlier run (parent >= 0, `earlier`: their URLs) names that run."""
     n = table.num_rows
+    parent = table.column(table.schema.get_field_index("parent")).to_numpy()
+    survivor = table.column(table.schema.get_field_index("survivor")).to_pylist()
+    reasons = ["near_duplicate" if p < 0 else "near_duplicate_of_earlier" for p in parent.tolist()]
+    details = [
+        f"duplicate of {s}" if p < 0 else f"duplicate of {s} in {earlier[p]}"
+        for s, p in zip(survivor, parent.tolist(), strict=True)
+    ]
     return pa.RecordBatch.from_arrays(
         [
             table.column(table.schema.get_field_index("key")).cast(pa.uint64()),
             table.column(table.schema.get_field_index("doc_id")).cast(pa.string()),
             pa.array(["near_dedup"] * n, pa.string()),
-            pa.array(["near_duplicate"] * n, pa.string()),
-            pc.binary_join_element_wise(
-                "duplicate of ", table.column(table.schema.get_field_index("survivor")), ""
-            ),
+            pa.array(reasons, pa.string()),
+            pa.array(details, pa.string()),
             table.column(table.schema.get_field_index("similarity")).cast(pa.float64()),
             table.column(table.schema.get_field_index("unit")).cast(pa.int32()),
         ],
@@ -220,13 +229,14 @@ def near_removals(table: pa.RecordBatch) -> pa.RecordBatch:
     )
 
 
-def _near_duplicate_ids(docs, config, exclude, bits: int):
+def _near_duplicate_ids(docs, config, exclude, bits: int, earlier=None, urls: list[str] = ()):
     from transforms.near_dedup import NearDuplicateIds
 
     return (
         docs
-        | "NearDuplicateIds" >> NearDuplicateIds(config.near_dedup, exclude=exclude, bits=bits)
-        | "AsRemovals" >> beam.Map(near_removals)
+        | "NearDuplicateIds"
+        >> NearDuplicateIds(config.near_dedup, exclude=exclude, bits=bits, earlier=earlier)
+        | "AsRemovals" >> beam.Map(near_removals, list(urls))
         | "NonEmptyNear" >> beam.Filter(lambda b: b.num_rows > 0)
     )
 
@@ -235,6 +245,18 @@ def _units(p: beam.Pipeline, units: list[WorkUnit], label: str):
     """Each pass reads its own copy of the unit list: the local runner left bundles unscheduled when one
     reshuffled unit PCollection fed several passes that also waited on each other's side inputs."""
     return p | f"Units{label}" >> beam.Create(units, reshuffle=True)
+
+
+def _earlier(p: beam.Pipeline, parents, kind: str, read):
+    """The earlier runs' index rows of one kind, each file read by one worker; None without parents."""
+    files = [(parent.index, url) for parent in parents for url in parent.index_files(kind)]
+    if not files:
+        return None
+    return (
+        p
+        | f"EarlierIndex_{kind}" >> beam.Create(files, reshuffle=True)
+        | f"Read_{kind}" >> beam.FlatMap(read)
+    )
 
 
 def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str, parents=()) -> None:
@@ -246,12 +268,14 @@ def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str
         docs = _units(p, units, "ForKeys") | "ReadForKeys" >> beam.ParDo(
             _KeyPass(config, staging, want_exact, want_near)
         ).with_outputs("near", main="exact")
-        exact = None
+        exact, urls = None, [parent.url for parent in parents]
         if want_exact:
-            exact = docs.exact | "ExactDuplicateIds" >> ExactDuplicateIds(partitions=1 << (bits + 2))
+            earlier = _earlier(p, parents, "exact", earlier_hash_rows)
+            exact = docs.exact | "ExactDuplicateIds" >> ExactDuplicateIds(1 << (bits + 2), earlier, urls)
             tagged.append(exact | "ExactByUnit" >> beam.FlatMap(_by_unit, "exact_dedup"))
         if want_near:
-            near = _near_duplicate_ids(docs.near, config, exact, bits)
+            earlier = _earlier(p, parents, "minhash", earlier_signature_rows)
+            near = _near_duplicate_ids(docs.near, config, exact, bits, earlier, urls)
             tagged.append(near | "NearByUnit" >> beam.FlatMap(_by_unit, "near_dedup"))
     _ = (
         tagged

@@ -21,9 +21,10 @@ import pyarrow.parquet as pq
 
 from etl import lease
 from etl import manifest as mf
+from etl.incremental import choose_inputs, empty_stage_counts, nothing_to_validate
 from etl.input_files import is_local_fs
 from etl.overlap import check_inputs_outside_output
-from etl.parents import Parent, load_parents
+from etl.parents import Parent, check_compatible, load_parents
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
 from etl.progress import stage_counters
@@ -167,12 +168,12 @@ def _entries(named: list[tuple[dict, str]], tokens: bool) -> list[dict]:
 
 
 def _assemble(
-    config, files, units, results, tokenizer, staging, beam_args, parents
+    config, selection, units, results, tokenizer, staging, beam_args, parents
 ) -> tuple[dict, list, list]:
     """The manifest to commit, the dataset's moves and the moves of what no reader trusts (report, docs)."""
     names = mf.final_names(results, mf.version_id(results, config.hash()))
     kept = sum(f["rows"] for f, _ in names["shards"])
-    stages = mf.merge_stage_counts(results)
+    stages = mf.merge_stage_counts(results) or empty_stage_counts(config)  # none: every input skipped
     problems = mf.reconcile(stages, kept)
     if problems:
         raise mf.ReconcileError("counts do not reconcile: " + "; ".join(problems))
@@ -180,10 +181,13 @@ def _assemble(
     shard_entries = _entries(names["shards"], tokens=True)
     stats_by_shard = _read_stats(names["stats"], names["shards"])
     draft = mf.build_manifest(
-        config, files, tokenizer, counts, shard_entries, _entries(names["rejects"], False), {}, [],
+        config, selection.entries(), tokenizer, counts, shard_entries, _entries(names["rejects"], False), {}, [],
         stats=_entries(names["stats"], False),
     )  # fmt: skip
-    validation = _validate(config, stats_by_shard, draft, staging)
+    if units:
+        validation = _validate(config, stats_by_shard, draft, staging)
+    else:
+        validation = nothing_to_validate(config.validation.policy)
     quarantined = set(validation.get("quarantine", []))
     draft["shards"] = [s for s in shard_entries if s["path"] not in quarantined]
     draft["quarantine"] = [
@@ -193,11 +197,17 @@ def _assemble(
     ]
     draft["validation"] = validation
     draft["parents"] = [p.entry() for p in parents]
+    draft["index"] = [
+        {"path": rel, "kind": f["kind"], "rows": f["rows"], "bytes": f["bytes"], "sha256": f["sha256"]}
+        for f, rel in names["index"]
+    ]
     # Only facts that a rerun reproduces: the manifest is byte-identical across reruns except created_at.
     draft["run"] = {
         "work_units": len(units),
-        "input_files": len(files),
-        "input_bytes": sum(b for _, b in files),
+        "input_files": len(selection.processed),
+        "input_bytes": sum(b for _, b in selection.processed),
+        "skipped_inputs": len(selection.skipped),  # --incremental: already processed by a parent
+        "skipped_bytes": selection.skipped_bytes,
         "text_bytes": stages["read"]["in_bytes"],
         "beam_args": list(beam_args),
     }
@@ -205,7 +215,7 @@ def _assemble(
         (f["path"], rel.replace("shards/", "quarantine/", 1) if rel in quarantined else rel)
         for f, rel in names["shards"]
     ]
-    moves += [(f["path"], rel) for kind in ("stats", "rejects") for f, rel in names[kind]]
+    moves += [(f["path"], rel) for kind in ("stats", "rejects", "index") for f, rel in names[kind]]
     _write_report(staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard)
     after = [(f"{staging}/report/index.html", "report/index.html"), *_staged_tree(staging, "validation")]
     return draft, moves, after
@@ -220,19 +230,25 @@ def run_pipeline(
     check_reachable(inputs, out, beam_args)
     check_inputs_outside_output(inputs, out)
     parents = load_parents(config.incremental.against)
+    check_compatible(parents, config)
     held = lease.acquire(out)
     try:
         files = expand_inputs(inputs)
         check_inputs_outside_output(inputs, out, [url for url, _ in files])
+        selection = choose_inputs(files, config, parents)
         staging = _fresh_staging(out, held.owner)
-        units = plan_units(files, config.input.unit_bytes, config.input.format, f"{staging}/spill")
+        units = plan_units(
+            selection.processed, config.input.unit_bytes, config.input.format, f"{staging}/spill"
+        )
 
         from transforms.tokenize import load_tokenizer_info
 
         tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
-        log.info("run: %d files in %d work units -> %s", len(files), len(units), out)
-        results = _execute(units, config, staging, beam_args, parents)
-        draft, moves, after = _assemble(config, files, units, results, tokenizer, staging, beam_args, parents)
+        log.info("run: %d files in %d work units -> %s", len(selection.processed), len(units), out)
+        results = _execute(units, config, staging, beam_args, parents) if units else []
+        draft, moves, after = _assemble(
+            config, selection, units, results, tokenizer, staging, beam_args, parents
+        )
         held.check()
         mf.commit(out, moves, draft, after)
         _remove_staging(out, staging)

@@ -113,6 +113,7 @@ def test_survivor_is_the_smallest_doc_id_then_key_of_each_component():
             "member": pa.array([5, 7, 8, 9, 12], pa.uint64()),
             "doc_id": ["b", "a", "a", "z", "y"],
             "unit": pa.array([0, 1, 2, 3, 4], pa.int32()),
+            "parent": pa.array([-1] * 5, pa.int16()),
         }
     )
     removed = cc.component_removals(rows).to_pylist()
@@ -120,6 +121,21 @@ def test_survivor_is_the_smallest_doc_id_then_key_of_each_component():
     assert set(by_key) == {5, 8, 9} and by_key[8]["unit"] == 2
     assert by_key[5]["survivor"] == by_key[8]["survivor"] == "a" and by_key[5]["survivor_key"] == 7
     assert by_key[9]["survivor"] == "y" and by_key[9]["survivor_key"] == 12
+
+
+def test_an_earlier_runs_document_survives_its_component_and_is_never_removed():
+    rows = pa.table(
+        {
+            "root": pa.array([5, 5, 5, 9, 9], pa.uint64()),
+            "member": pa.array([5, 7, 8, 9, 12], pa.uint64()),
+            "doc_id": ["b", "a", "z", "c", "d"],
+            "unit": pa.array([0, 1, -1, -1, -1], pa.int32()),
+            "parent": pa.array([-1, -1, 0, 1, 0], pa.int16()),  # 8 kept by parent 0; 9 and 12 by parents 1, 0
+        }
+    )
+    removed = {r["key"]: r for r in cc.component_removals(rows).to_pylist()}
+    assert set(removed) == {5, 7}  # this run's two, though "a" < "z": the earlier copy survives
+    assert {r["survivor"] for r in removed.values()} == {"z"} and {r["parent"] for r in removed.values()} == {0}
 
 
 def _edges(u, v):

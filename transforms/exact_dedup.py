@@ -11,11 +11,24 @@ import hashlib
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.near_dedup.hashing import doc_keys
 
 STAGE = "exact_dedup"
 REASON = "exact_duplicate"
+EARLIER_REASON = "exact_duplicate_of_earlier"
+# What the shuffle carries per document; parent: -1 for this run's, else the earlier run (--against) it was kept in.
+HASH_ROWS = pa.schema(
+    [
+        ("h0", pa.uint64()),
+        ("h1", pa.uint64()),
+        ("doc_id", pa.string()),
+        ("key", pa.uint64()),
+        ("unit", pa.int32()),
+        ("parent", pa.int16()),
+    ]
+)
 REMOVAL_SCHEMA = pa.schema(
     [
         # The row's identity (doc_id, source, line) as 64 bits: doc_ids alone repeat across merged corpora.
@@ -52,38 +65,49 @@ def hash_keys(batch: pa.RecordBatch) -> pa.RecordBatch:
         [
             pa.array(h[:, 0]),
             pa.array(h[:, 1]),
-            batch.column(names.index("doc_id")),
+            batch.column(names.index("doc_id")).cast(pa.string()),
             pa.array(doc_keys(batch), pa.uint64()),
             unit.cast(pa.int32()),
+            pa.array(np.full(batch.num_rows, -1, np.int16)),
         ],
-        names=["h0", "h1", "doc_id", "key", "unit"],
+        schema=HASH_ROWS,
     )
 
 
-def duplicate_removals(keys: pa.Table) -> pa.RecordBatch:
-    """Removal rows for every document whose text hash repeats, keeping the smallest doc_id per hash.
+def duplicate_removals(keys: pa.Table, earlier: list[str] = ()) -> pa.RecordBatch:
+    """Removal rows for every document of this run whose text hash repeats, keeping the smallest doc_id per
+    hash, or, when an earlier run (`earlier`: their URLs by parent index) kept that text, none of them.
 
     Equal doc_ids (from different files) are ordered by their row identity, so the survivor never depends on
-    the order in which batches reached the shuffle.
+    the order in which batches reached the shuffle. Earlier runs' rows are never removed.
     """
-    order = [("h0", "ascending"), ("h1", "ascending"), ("doc_id", "ascending"), ("key", "ascending")]
-    table = keys.sort_by(order)
+    if "parent" not in keys.column_names:
+        keys = keys.append_column("parent", pa.array(np.full(keys.num_rows, -1, np.int16)))
+    keys = keys.append_column("new", pc.less(keys.column("parent"), 0).cast(pa.int8()))  # earlier first
+    order = [("h0", "ascending"), ("h1", "ascending"), ("new", "ascending"), ("doc_id", "ascending")]
+    table = keys.sort_by([*order, ("key", "ascending")])
     h0 = table.column("h0").to_numpy()
     h1 = table.column("h1").to_numpy()
     same_as_prev = np.zeros(len(h0), dtype=bool)
     same_as_prev[1:] = (h0[1:] == h0[:-1]) & (h1[1:] == h1[:-1])
     group_start = np.maximum.accumulate(np.where(~same_as_prev, np.arange(len(h0)), 0))
     ids = table.column("doc_id").to_numpy(zero_copy_only=False)
-    removed = np.flatnonzero(same_as_prev)
-    survivors = ids[group_start[removed]]
+    parent = table.column("parent").to_numpy()
+    removed = np.flatnonzero(same_as_prev & (parent < 0))
+    survivors, of = ids[group_start[removed]], parent[group_start[removed]]
     n = len(removed)
+    reasons = [REASON if p < 0 else EARLIER_REASON for p in of.tolist()]
+    details = [
+        f"duplicate of {s}" if p < 0 else f"duplicate of {s} in {earlier[p]}"
+        for s, p in zip(survivors.tolist(), of.tolist(), strict=True)
+    ]
     return pa.RecordBatch.from_arrays(
         [
             pa.array(table.column("key").to_numpy()[removed], pa.uint64()),
             pa.array(ids[removed], pa.string()),
             pa.array([STAGE] * n, pa.string()),
-            pa.array([REASON] * n, pa.string()),
-            pa.array([f"duplicate of {s}" for s in survivors], pa.string()),
+            pa.array(reasons, pa.string()),
+            pa.array(details, pa.string()),
             pa.array(np.ones(n), pa.float64()),
             table.column("unit").take(pa.array(removed)).combine_chunks().cast(pa.int32()),
         ],
@@ -98,19 +122,26 @@ def _partition(keys: pa.RecordBatch, partitions: int):
 
 
 class ExactDuplicateIds(beam.PTransform):
-    """PCollection of document batches -> PCollection of removal batches (REMOVAL_SCHEMA)."""
+    """PCollection of document batches -> PCollection of removal batches (REMOVAL_SCHEMA).
 
-    def __init__(self, partitions: int = 64):
+    `earlier`: an optional PCollection of HASH_ROWS batches of earlier runs' kept documents (their index), and
+    `earlier_urls` those runs' manifest URLs by parent index, for the detail of a removal.
+    """
+
+    def __init__(self, partitions: int = 64, earlier=None, earlier_urls: list[str] = ()):
         super().__init__()
-        self.partitions = partitions
+        self.partitions, self.earlier, self.earlier_urls = partitions, earlier, list(earlier_urls)
 
     def expand(self, batches):
+        rows = batches | "HashKeys" >> beam.Map(hash_keys)
+        if self.earlier is not None:
+            rows = (rows, self.earlier) | "WithEarlier" >> beam.Flatten()
+        urls = self.earlier_urls
         return (
-            batches
-            | "HashKeys" >> beam.Map(hash_keys)
+            rows
             | "ByKeyRange" >> beam.FlatMap(_partition, self.partitions)
             | "Group" >> beam.GroupByKey()
             | "Removals"
-            >> beam.MapTuple(lambda _, parts: duplicate_removals(pa.Table.from_batches(list(parts))))
+            >> beam.MapTuple(lambda _, parts: duplicate_removals(pa.Table.from_batches(list(parts)), urls))
             | "NonEmpty" >> beam.Filter(lambda b: b.num_rows > 0)
         )

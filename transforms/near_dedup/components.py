@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from transforms.near_dedup.hashing import fmix64
 from transforms.near_dedup.lsh import unique_pairs
 from transforms.near_dedup.minhash import similarity
 
 PAYLOADS = pa.schema([("key", pa.uint64()), ("payload", pa.large_binary())])
-NODES = pa.schema([("key", pa.uint64()), ("doc_id", pa.string()), ("unit", pa.int32())])
+# parent: -1 for this run's documents, else the index of the earlier run (--against) the document was kept in.
+NODES = pa.schema(
+    [("key", pa.uint64()), ("doc_id", pa.string()), ("unit", pa.int32()), ("parent", pa.int16())]
+)
 EDGES = pa.schema([("u", pa.uint64()), ("v", pa.uint64())])
 REMOVALS = pa.schema(
     [
@@ -33,6 +38,7 @@ REMOVALS = pa.schema(
         ("survivor", pa.string()),
         ("similarity", pa.float64()),
         ("unit", pa.int32()),
+        ("parent", pa.int16()),  # the survivor's: -1 when it is this run's, else the earlier run's index
     ]
 )
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -76,21 +82,27 @@ def memberships(leaf: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def component_removals(table: pa.Table) -> pa.Table:
-    """Rows (root, member, doc_id, unit) of whole components -> the members that are not their component's
-    survivor (smallest doc_id, then smallest key), with the survivor's key and doc_id."""
-    table = table.sort_by([("root", "ascending"), ("doc_id", "ascending"), ("member", "ascending")])
+    """Rows (root, member, doc_id, unit, parent) of whole components -> this run's members that are not their
+    component's survivor, with the survivor's key, doc_id and parent. The survivor is an earlier run's document
+    when the component has one (an earlier document is never removed), else the smallest doc_id, then key."""
+    table = table.append_column("new", pc.less(table.column("parent"), 0).cast(pa.int8()))  # earlier first
+    order = [("root", "ascending"), ("new", "ascending"), ("doc_id", "ascending"), ("member", "ascending")]
+    table = table.sort_by(order)
     root = table.column("root").to_numpy()
     first = np.ones(len(root), bool)
     first[1:] = root[1:] != root[:-1]
     head = np.maximum.accumulate(np.where(first, np.arange(len(root)), 0))
-    removed = np.flatnonzero(~first)
+    ours = table.column("parent").to_numpy() < 0
+    removed = pa.array(np.flatnonzero(~first & ours))
+    at = pa.array(head[removed.to_numpy()])
     return pa.table(
         {
             "key": table.column("member").take(removed),
             "doc_id": table.column("doc_id").take(removed),
             "unit": table.column("unit").take(removed),
-            "survivor_key": table.column("member").take(head[removed]),
-            "survivor": table.column("doc_id").take(head[removed]),
+            "survivor_key": table.column("member").take(at),
+            "survivor": table.column("doc_id").take(at),
+            "parent": table.column("parent").take(at),
         }
     )
 
@@ -115,6 +127,22 @@ def payload_similarity(a: pa.Array, b: pa.Array, verify: str) -> np.ndarray:
     if verify == "exact":
         return _set_jaccard(a, b)
     return similarity(_fixed_rows(a), _fixed_rows(b))
+
+
+def payload_matrix(values: pa.Array, num_perm: int) -> np.ndarray:
+    """(n, num_perm) uint32 signatures of signature payloads."""
+    return (
+        _fixed_rows(values).reshape(len(values), num_perm)
+        if len(values)
+        else np.zeros((0, num_perm), np.uint32)
+    )
+
+
+def earlier_keys(keys: np.ndarray, parent: int) -> np.ndarray:
+    """Node keys for an earlier run's documents: remixed by the parent's index, so that a document read again
+    (same doc_id, source and line) is a node of its own, the earlier copy of itself."""
+    mixed = keys.astype(np.uint64) ^ np.uint64((parent + 1) * 0xD6E8FEB86659FD93 & (2**64 - 1))
+    return fmix64(mixed)
 
 
 def _fixed_rows(values: pa.Array) -> np.ndarray:

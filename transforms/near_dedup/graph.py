@@ -224,8 +224,9 @@ class _NameMembers(beam.DoFn):
                 pa.array(pairs[:, 0], pa.uint64()),
                 nodes.column("doc_id").take(at).combine_chunks(),
                 nodes.column("unit").take(at).combine_chunks(),
+                nodes.column("parent").take(at).combine_chunks(),
             ],
-            names=["root", "member", "doc_id", "unit"],
+            names=["root", "member", "doc_id", "unit", "parent"],
         )
         yield from by_shard(named, "root", "want", self.bits)
 
@@ -239,7 +240,11 @@ def _choose_survivors(item, rounds: dict):
     batches = [b for _, b in item[1]]
     removed = cc.component_removals(pa.Table.from_batches(batches))
     Metrics.counter(STAGE, "verified_removals").inc(removed.num_rows)
-    yield from removed.rename_columns(["a", "doc_id", "unit", "b", "survivor"]).combine_chunks().to_batches()
+    yield from (
+        removed.rename_columns(["a", "doc_id", "unit", "b", "survivor", "parent"])
+        .combine_chunks()
+        .to_batches()
+    )
 
 
 def _as_removals(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -251,6 +256,7 @@ def _as_removals(batch: pa.RecordBatch) -> pa.RecordBatch:
             t.column("survivor").combine_chunks().cast(pa.string()),
             t.column("similarity").combine_chunks(),
             t.column("unit").combine_chunks(),
+            t.column("parent").combine_chunks(),
         ],
         schema=cc.REMOVALS,
     )
@@ -281,6 +287,7 @@ class Survivors(beam.PTransform):
                 ("unit", pa.int32()),
                 ("b", pa.uint64()),
                 ("survivor", pa.string()),
+                ("parent", pa.int16()),
             ]
         )
         return (

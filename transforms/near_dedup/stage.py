@@ -26,7 +26,12 @@ from transforms.rejects import rejects_from_docs
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
-BUCKETS = pa.schema([("bucket", pa.uint64()), ("key", pa.uint64())])
+# earlier: the doc is an earlier run's (--against); edges between two earlier docs are never drawn.
+BUCKETS = pa.schema([("bucket", pa.uint64()), ("key", pa.uint64()), ("earlier", pa.bool_())])
+# An earlier run's kept documents, as the pipeline reads them from its index (etl/index.py).
+EARLIER = pa.schema(
+    [("key", pa.uint64()), ("doc_id", pa.string()), ("parent", pa.int16()), ("signature", pa.large_binary())]
+)
 PAIRS = pa.schema([("a", pa.uint64()), ("b", pa.uint64())])
 DEFAULT_BITS = 4  # 16 shards per shuffle: the pipeline asks for more as the corpus grows
 
@@ -65,22 +70,51 @@ class _Sketch(beam.DoFn):
             yield components.signature_payloads(keys, sig)
         ids = batch.column(batch.schema.get_field_index("doc_id")).cast(pa.string())
         nodes = pa.RecordBatch.from_arrays(
-            [pa.array(keys, pa.uint64()), ids, _units(batch)], schema=components.NODES
+            [pa.array(keys, pa.uint64()), ids, _units(batch), pa.array(np.full(len(keys), -1, np.int16))],
+            schema=components.NODES,
         )
         yield beam.pvalue.TaggedOutput("nodes", nodes)
-        pairs = pa.RecordBatch.from_arrays(
-            [
-                pa.array(band_hashes(sig, self.bands, self.rows).ravel()),
-                pa.array(np.repeat(keys, self.bands)),
-            ],
-            schema=BUCKETS,
-        )
+        pairs = bucket_pairs(sig, keys, self.bands, self.rows, earlier=False)
         if self.by_owner:
             for keyed in graph.by_shard(pairs, "key", "want", self.bits):
                 yield beam.pvalue.TaggedOutput("buckets", keyed)
         else:
             for keyed in _by_bucket_shard(pairs, self.bits):
                 yield beam.pvalue.TaggedOutput("buckets", keyed)
+
+
+def bucket_pairs(sig: np.ndarray, keys: np.ndarray, bands: int, rows: int, earlier: bool) -> pa.RecordBatch:
+    """(bucket, doc key, earlier) for every band of every signature."""
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(band_hashes(sig, bands, rows).ravel()),
+            pa.array(np.repeat(keys, bands)),
+            pa.array(np.full(len(keys) * bands, earlier)),
+        ],
+        schema=BUCKETS,
+    )
+
+
+class _SketchEarlier(beam.DoFn):
+    """An earlier run's index rows -> payloads, nodes ("nodes") and bucket pairs ("buckets") as for new docs."""
+
+    def __init__(self, config: NearDedupConfig, bits: int):
+        self.config, self.bits = config, bits
+
+    def process(self, batch: pa.RecordBatch):
+        if batch.num_rows == 0:
+            return
+        bands, rows = self.config.bands_rows()
+        keys = batch.column(0).to_numpy()
+        yield pa.RecordBatch.from_arrays([batch.column(0), batch.column(3)], schema=components.PAYLOADS)
+        nodes = pa.RecordBatch.from_arrays(
+            [batch.column(0), batch.column(1), pa.array(np.full(len(keys), -1, np.int32)), batch.column(2)],
+            schema=components.NODES,
+        )
+        yield beam.pvalue.TaggedOutput("nodes", nodes)
+        sig = components.payload_matrix(batch.column(3), self.config.num_perm)
+        for keyed in _by_bucket_shard(bucket_pairs(sig, keys, bands, rows, earlier=True), self.bits):
+            yield beam.pvalue.TaggedOutput("buckets", keyed)
 
 
 def _by_bucket_shard(pairs: pa.RecordBatch, bits: int):
@@ -119,7 +153,12 @@ def _candidate_edges(shard_and_pairs) -> pa.RecordBatch:
     """All (bucket, doc) pairs of one bucket shard -> its candidate edges (one batch, columns a < b)."""
     _, batches = shard_and_pairs
     table = pa.Table.from_batches(list(batches), BUCKETS)
-    u, v = candidate_pairs(table.column("bucket").to_numpy(), table.column("key").to_numpy())
+    keys = table.column("key").to_numpy()
+    u, v = candidate_pairs(table.column("bucket").to_numpy(), keys)
+    earlier = np.unique(keys[table.column("earlier").to_numpy(zero_copy_only=False)])
+    if len(earlier):  # two documents that earlier runs kept: nothing of this run to decide
+        keep = ~(np.isin(u, earlier) & np.isin(v, earlier))
+        u, v = u[keep], v[keep]
     Metrics.counter(STAGE, "candidate_pairs").inc(len(u))
     return pa.RecordBatch.from_arrays([pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=PAIRS)
 
@@ -183,16 +222,16 @@ class NearDuplicateIds(beam.PTransform):
     the removals elsewhere (the pipeline's write pass) never buffers the corpus.
     """
 
-    def __init__(self, config: NearDedupConfig, exclude=None, bits: int = DEFAULT_BITS):
+    def __init__(self, config: NearDedupConfig, exclude=None, bits: int = DEFAULT_BITS, earlier=None):
         super().__init__()
-        self.config, self.exclude, self.bits = config, exclude, bits
+        self.config, self.exclude, self.bits, self.earlier = config, exclude, bits, earlier
 
     def expand(self, docs):
         config, bits = self.config, self.bits
         sketched = docs | "Sketch" >> beam.ParDo(
             _Sketch(config, bits, self.exclude is not None)
         ).with_outputs("buckets", "nodes", main="payloads")
-        buckets = sketched.buckets
+        buckets, payloads, nodes = sketched.buckets, sketched.payloads, sketched.nodes
         if self.exclude is not None:
             excluded = (
                 self.exclude
@@ -205,18 +244,25 @@ class NearDuplicateIds(beam.PTransform):
                 | "GroupByOwner" >> beam.GroupByKey()
                 | "DropExcluded" >> beam.ParDo(_DropExcluded(bits))
             )
+        if self.earlier is not None:  # earlier runs' kept docs join the graph; they are never removed
+            old = self.earlier | "SketchEarlier" >> beam.ParDo(_SketchEarlier(config, bits)).with_outputs(
+                "buckets", "nodes", main="payloads"
+            )
+            buckets = (buckets, old.buckets) | "WithEarlierBuckets" >> beam.Flatten()
+            payloads = (payloads, old.payloads) | "WithEarlierPayloads" >> beam.Flatten()
+            nodes = (nodes, old.nodes) | "WithEarlierNodes" >> beam.Flatten()
         edges = buckets | "GroupBuckets" >> beam.GroupByKey() | "CandidateEdges" >> beam.Map(_candidate_edges)
         if config.verify == "none":
             verified = edges | "TrustCandidates" >> beam.Map(_as_edges)
         else:
             verified = (
                 edges
-                | "VerifyEdges" >> graph.PairSimilarity(sketched.payloads, PAIRS, config.verify, bits)
+                | "VerifyEdges" >> graph.PairSimilarity(payloads, PAIRS, config.verify, bits)
                 | "AtThreshold" >> beam.Map(_verified, config.threshold)
             )
         found = verified | "Components" >> graph.ConnectedComponents(bits, config.max_rounds)
         return found["stars"] | "Survivors" >> graph.Survivors(
-            sketched.nodes, sketched.payloads, found["rounds"], config.verify, bits
+            nodes, payloads, found["rounds"], config.verify, bits
         )
 
 
