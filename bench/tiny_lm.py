@@ -34,6 +34,9 @@ class TinyLM(nn.Module):
         )
         self.blocks = nn.TransformerEncoder(block, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.width)
+        # Small embeddings (GPT-2's 0.02): the first logits are near zero, so training starts at ln(vocab).
+        nn.init.normal_(self.tokens.weight, std=0.02)
+        nn.init.normal_(self.positions.weight, std=0.02)
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Logits [batch, length, vocab] for inputs [batch, length]."""
