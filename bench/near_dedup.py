@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import json
+import math
 import os
 import random
 import subprocess
@@ -151,7 +153,7 @@ def read_row_group(path: str, index: int):
     yield from pq.ParquetFile(path).read_row_group(index).to_batches(max_chunksize=1 << 20)
 
 
-def run_ours(corpus: Path, workers: int, code: Path) -> dict:
+def run_ours(corpus: Path, workers: int, code: Path, bits: int) -> dict:
     """Near dedup's key pass (NearDuplicateIds: what the pipeline runs) on the local runner, then its signature
     step alone on one core. `code`: the checkout whose transforms/ run."""
     sys.path.insert(0, str(code))
@@ -169,23 +171,38 @@ def run_ours(corpus: Path, workers: int, code: Path) -> dict:
     groups = write_parquet(corpus, out / "corpus.parquet")
     mode = "in_memory" if workers == 1 else "multi_processing"
     wall, cpu = time.perf_counter(), cpu_seconds()
-    with beam.Pipeline(options=local_options(mode, workers)) as p:
-        docs = (
-            p
-            | beam.Create(range(groups))
-            | beam.FlatMap(lambda i: read_row_group(str(out / "corpus.parquet"), i))
-        )
-        removals = docs | NearDuplicateIds(config)
-        ids = removals | beam.FlatMap(lambda b: b.column(b.schema.get_field_index("doc_id")).to_pylist())
-        ids | beam.io.WriteToText(str(out / "removed"))
+    p = beam.Pipeline(options=local_options(mode, workers))
+    docs = (
+        p
+        | beam.Create(range(groups))
+        | beam.FlatMap(lambda i: read_row_group(str(out / "corpus.parquet"), i))
+    )
+    # Shards grow with the corpus, as the pipeline's shuffle_bits does with its input (a checkout from before
+    # the node shards has one global step and no such knob).
+    takes_bits = "bits" in inspect.signature(NearDuplicateIds.__init__).parameters
+    removals = docs | (NearDuplicateIds(config, bits=bits) if takes_bits else NearDuplicateIds(config))
+    ids = removals | beam.FlatMap(lambda b: b.column(b.schema.get_field_index("doc_id")).to_pylist())
+    ids | beam.io.WriteToText(str(out / "removed"))
+    result = p.run()
+    result.wait_until_finish()
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    from apache_beam.metrics.metric import MetricsFilter
+
+    groups_held = result.metrics().query(MetricsFilter().with_name("group_bytes"))["distributions"]
+    biggest_group = max((d.committed.max for d in groups_held if d.committed), default=None)
     removed = [line.strip() for f in out.glob("removed*") for line in f.open()]
     batches = [b for i in range(groups) for b in read_row_group(str(out / "corpus.parquet"), i)]
     sig_cpu = time.process_time()
     for batch in batches:
         batch_signatures(batch.column(1), config, Permutation.from_seed(config.seed))
     sig_cpu = time.process_time() - sig_cpu
-    return {"wall_s": wall, "cpu_s": cpu, "sig_cpu_s": sig_cpu, "removed": removed}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "sig_cpu_s": sig_cpu,
+        "removed": removed,
+        "group_mb": biggest_group and biggest_group / 2**20,
+    }
 
 
 def run_datasketch(corpus: Path, num_perm: int, params: tuple[int, int] | None) -> dict:
@@ -277,7 +294,7 @@ def run_datatrove(corpus: Path, workers: int) -> dict:
 def tool_main(args) -> None:
     corpus = Path(args.corpus)
     if args.run == "ours":
-        out = run_ours(corpus, args.workers, Path(args.code))
+        out = run_ours(corpus, args.workers, Path(args.code), args.bits)
     elif args.run == "datasketch":
         out = run_datasketch(corpus, args.num_perm, tuple(args.params) if args.params else None)
     else:
@@ -295,7 +312,9 @@ def run_tool(name: str, python: Path, corpus: Path, *extra: str) -> dict | None:
     result = DATA / f"{name}.json"
     cmd = [str(python), "-P", __file__, "--run", *extra, "--corpus", str(corpus), "--result", str(result)]
     log = (DATA / f"{name}.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    code = extra[extra.index("--code") + 1] if "--code" in extra else str(ROOT)
+    env = {**os.environ, "PYTHONPATH": code}  # Beam's workers (python -m, from cwd) import this checkout
+    proc = subprocess.Popen(cmd, cwd=code, stdout=log, stderr=subprocess.STDOUT, env=env)
     root, peak, each = psutil.Process(proc.pid), 0, {}
     while proc.poll() is None:
         try:
@@ -356,6 +375,7 @@ def main() -> None:
     ap.add_argument("--params", type=int, nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--scales", default="1", help="corpus multiples for ours with 2 workers, e.g. 1,4")
     ap.add_argument("--code", default=str(ROOT), help="checkout whose transforms/ 'ours' runs")
+    ap.add_argument("--bits", type=int, default=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     scales = [int(x) for x in args.scales.split(",")]
     if args.run == "prepare":
@@ -386,8 +406,9 @@ def main() -> None:
     elif "ours" in tools:
         for scale in scales:
             corpus = raw if scale == 1 else DATA / f"corpus-x{scale}.jsonl"
+            bits = ["--bits", str(4 + math.ceil(math.log2(scale)))]
             runs[f"ours {scale}x (multi_processing, 2 workers)"] = run_tool(
-                f"ours-x{scale}", py, corpus, "ours", "--workers", "2", *code
+                f"ours-x{scale}", py, corpus, "ours", "--workers", "2", *code, *bits
             )
     if "datasketch" in tools:
         runs["datasketch MinHashLSH(0.8, 128)"] = run_tool(
@@ -408,12 +429,12 @@ def main() -> None:
 def print_table(runs: dict, ids: list[str], labels, n_docs: int, mb: float) -> None:
     print(
         "| tool | wall s | docs/s | MB/s | signatures docs/s/core | peak RSS MB (tree) | driver MB | biggest worker MB "
-        "| removed | precision | recall | F1 |"
+        "| biggest group MB | removed | precision | recall | F1 |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in runs.items():
         if r is None:
-            print(f"| {name} | failed | | | | | | | | | | |")
+            print(f"| {name} | failed | | | | | | | | | | | |")
             continue
         scale = int(name.split(" ")[1][:-1]) if name.split(" ")[1].endswith("x") else 1
         docs, size = n_docs * scale, mb * scale  # the larger scales: approximately
@@ -424,9 +445,10 @@ def print_table(runs: dict, ids: list[str], labels, n_docs: int, mb: float) -> N
         )
         sig = f"{docs / r['sig_cpu_s']:,.0f}" if "sig_cpu_s" in r else "-"
         worker = f"{r['worker_peak_mb']:,.0f}" if r.get("worker_peak_mb") else "-"
+        group = f"{r['group_mb']:,.1f}" if r.get("group_mb") else "- (one global step)"
         print(
             f"| {name} | {r['wall_s']:.1f} | {docs / r['wall_s']:,.0f} | {size / r['wall_s']:.1f} | {sig} "
-            f"| {r['peak_rss_mb']:,.0f} | {r.get('driver_peak_mb', 0):,.0f} | {worker} | {len(r['removed'])} | {score} |"
+            f"| {r['peak_rss_mb']:,.0f} | {r.get('driver_peak_mb', 0):,.0f} | {worker} | {group} | {len(r['removed'])} | {score} |"
         )
 
 

@@ -173,3 +173,72 @@ def test_day1_is_untouched_and_the_two_days_keep_what_one_run_keeps(runs):
     counts = manifest["counts"]
     assert counts["read"] == counts["kept"] + sum(n for r in counts["rejected"].values() for n in r.values())
     assert "exact_duplicate_of_earlier" in summary and "near_duplicate_of_earlier" in summary
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, checkout_env
+
+    return subprocess.run([sys.executable, "-m", "etl.cli", *args], env=checkout_env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_diff_of_day1_and_day2_names_the_parent_and_the_earlier_duplicates(runs):
+    outs, _, _ = runs
+    proc = _cli("diff", str(outs / "day1"), str(outs / "day2"), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    d = json.loads(proc.stdout)
+    day2 = json.loads((outs / "day2" / "manifest.json").read_text())
+    assert d["lineage"]["b_has_parent_a"] is True
+    reasons = {(r["stage"], r["reason"]): r for r in d["counts"]["reasons"]}
+    for key in (("exact_dedup", "exact_duplicate_of_earlier"), ("near_dedup", "near_duplicate_of_earlier")):
+        assert reasons[key]["b"] == day2["counts"]["rejected"][key[0]][key[1]] > 0 and reasons[key]["a"] == 0
+    kept1 = {r["doc_id"] for r in _read(outs / "day1", "shards", ["doc_id"])}
+    kept2 = {r["doc_id"] for r in _read(outs / "day2", "shards", ["doc_id"])}
+    assert {x["doc_id"] for x in d["documents"]["added"]} == kept2 - kept1
+    assert d["shards"]["identical"] is False
+
+
+def test_history_of_day1_and_day2_in_chromium_shows_the_earlier_duplicate_rate(runs, tmp_path):
+    import base64
+
+    from tests.test_report_browser import ARTIFACTS, CHROMIUM, DevTools
+
+    assert CHROMIUM is not None, "no chromium on PATH: run `make browser`"
+    outs, _, _ = runs
+    proc = _cli("history", str(outs / "day1"), str(outs / "day2"), "--output", str(tmp_path / "page"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    browser = DevTools(tmp_path / "profile")
+    try:
+        for domain in ("Network", "Page"):
+            browser.call(f"{domain}.enable")
+        url = (tmp_path / "page" / "index.html").as_uri()
+        browser.call("Page.navigate", url=url)
+        browser.wait_for("Page.loadEventFired")
+        js = """JSON.stringify(Array.from(document.querySelectorAll('svg[data-chart="earlier"] circle[data-series]'))
+          .map(c => [c.dataset.series, +c.dataset.version, +c.dataset.value]))"""
+        points = json.loads(
+            browser.call("Runtime.evaluate", expression=js, returnByValue=True)["result"]["value"]
+        )
+        shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "history-against.png").write_bytes(base64.b64decode(shot["data"]))
+        requests = [
+            e["params"]["request"]["url"]
+            for e in browser.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+    finally:
+        browser.close()
+    assert requests == [url]
+    day2 = json.loads((outs / "day2" / "manifest.json").read_text())
+    exact = day2["counts"]["rejected"]["exact_dedup"]["exact_duplicate_of_earlier"]
+    near = day2["counts"]["rejected"]["near_dedup"]["near_duplicate_of_earlier"]
+    got = {(s, v): value for s, v, value in points}
+    assert got[("exact", 0)] == got[("near", 0)] == 0
+    assert (got[("exact", 1)], got[("near", 1)]) in (
+        (exact, near),
+        (exact / day2["counts"]["read"], near / day2["counts"]["read"]),
+    )

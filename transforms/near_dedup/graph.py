@@ -32,10 +32,17 @@ def by_shard(batch: pa.RecordBatch, column: str, tag: str, bits: int, salt: int 
         yield int(sorted_shards[lo]), (tag, batch.take(pa.array(order[lo:hi])))
 
 
+def held(batches) -> None:
+    """Record the bytes one group puts in a worker's hands: the figure that must not grow with the corpus
+    (bench/near_dedup.py reads its maximum)."""
+    Metrics.distribution(STAGE, "group_bytes").update(int(sum(b.nbytes for b in batches)))
+
+
 def _tables(tagged, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
     parts: dict[str, list[pa.RecordBatch]] = {tag: [] for tag in schemas}
     for tag, batch in tagged:
         parts[tag].append(batch)
+    held([b for batches in parts.values() for b in batches])
     return {
         tag: pa.Table.from_batches(parts[tag], parts[tag][0].schema if parts[tag] else schema)
         for tag, schema in schemas.items()
@@ -82,6 +89,7 @@ class _Similarity(beam.DoFn):
         parts = {"node": [], "want": []}
         for tag, batch in item[1]:
             parts[tag].append(batch)
+        held(parts["node"] + parts["want"])
         if not parts["want"]:
             return
         nodes = pa.Table.from_batches(parts["node"], cc.PAYLOADS)
@@ -238,6 +246,7 @@ def _choose_survivors(item, rounds: dict):
             "raise near_dedup.max_rounds"
         )
     batches = [b for _, b in item[1]]
+    held(batches)
     removed = cc.component_removals(pa.Table.from_batches(batches))
     Metrics.counter(STAGE, "verified_removals").inc(removed.num_rows)
     yield from (

@@ -143,6 +143,7 @@ class _DropExcluded(beam.DoFn):
                 pairs.append(batch)
         if not pairs:
             return
+        graph.held(pairs)
         table = pa.Table.from_batches(pairs, BUCKETS)
         keep = ~np.isin(table.column("key").to_numpy(), np.concatenate(excluded))
         for batch in table.filter(pa.array(keep)).combine_chunks().to_batches():
@@ -151,8 +152,9 @@ class _DropExcluded(beam.DoFn):
 
 def _candidate_edges(shard_and_pairs) -> pa.RecordBatch:
     """All (bucket, doc) pairs of one bucket shard -> its candidate edges (one batch, columns a < b)."""
-    _, batches = shard_and_pairs
-    table = pa.Table.from_batches(list(batches), BUCKETS)
+    batches = list(shard_and_pairs[1])
+    graph.held(batches)
+    table = pa.Table.from_batches(batches, BUCKETS)
     keys = table.column("key").to_numpy()
     u, v = candidate_pairs(table.column("bucket").to_numpy(), keys)
     earlier = np.unique(keys[table.column("earlier").to_numpy(zero_copy_only=False)])
