@@ -131,6 +131,17 @@ def test_ranks_that_stopped_unevenly_are_merged_exactly(corpus, epoch_windows):
     assert again == second
 
 
+def test_a_rank_that_finished_the_epoch_merges_with_one_that_did_not(corpus, epoch_windows):
+    # 460 windows over 2 ranks in steps of 6: 77 batches each (the last of 2 windows); rank 1 stops 2 early.
+    first, states = read_leg(corpus, 2, 0, None, [None, 75])
+    assert [s["epoch"] for s in states] == [1, 0]
+    second, _ = read_leg(corpus, 1, 2, states, [None])
+    assert len(second) == BATCH + 2  # rank 1's last two batches (3 and 2 windows), nothing else
+    check_exactly_once(first + second, epoch_windows, [])
+    with pytest.raises(ValueError, match="already global"):
+        merge_states([merge_states(states)])
+
+
 def test_an_unchanged_world_size_resumes_with_the_batches_of_an_uninterrupted_run(corpus):
     def run(workers, stops, state=None):
         return [read_leg(corpus, 2, workers, state, stops)[i] for i in (0, 1)]

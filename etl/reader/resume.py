@@ -234,23 +234,38 @@ def merge_states(states: list[dict]) -> dict:
     order = {k: states[0].get(k) for k in ORDER_KEYS}
     for state in states:
         check_order(state, order)
+        if not state.get("leg"):
+            raise ValueError("a merged state is already global: load it, do not merge it again")
     epoch = min(int(s["epoch"]) for s in states)
-    current = [s for s in states if int(s["epoch"]) == epoch]
+    leg = _common_leg([s for s in states if int(s["epoch"]) == epoch], order, epoch)
+    consumed = _consumed_by_rank(states, leg, epoch)
+    progress = leg.progress([consumed[r] for r in range(leg.world_size)])
+    return {
+        "format": STATE_FORMAT,
+        **order,
+        **_progress_fields(epoch, progress, leg.epoch_windows),
+        "leg": None,
+    }
+
+
+def _common_leg(current: list[dict], order: dict, epoch: int) -> Leg:
+    """The leg all these states (of `epoch`) were read in; refuse states of different jobs."""
     legs = {(s["leg"]["position"], str(s["leg"]["served"]), s["leg"]["world_size"]) for s in current}
     if len(legs) != 1:
         raise ValueError(f"states of different jobs or legs of epoch {epoch}: {sorted(legs)}; pass one job's")
     first = current[0]["leg"]
-    leg = Leg(
-        Progress(int(first["position"]), tuple((int(a), int(z)) for a, z in first["served"])),
-        int(order["epoch_windows"]), int(first["world_size"]), int(order["batch_size"]),
-    )  # fmt: skip
+    start = Progress(int(first["position"]), tuple((int(a), int(z)) for a, z in first["served"]))
+    return Leg(start, int(order["epoch_windows"]), int(first["world_size"]), int(order["batch_size"]))
+
+
+def _consumed_by_rank(states: list[dict], leg: Leg, epoch: int) -> dict[int, int]:
     consumed: dict[int, int] = {}
     for state in states:
         mine = state["leg"]
         finished = (
             int(state["epoch"]) == epoch + 1 and mine["consumed_samples"] == 0 and mine["position"] == 0
         )
-        if int(state["epoch"]) != epoch and not finished:
+        if int(state["epoch"]) != epoch and not (finished and mine["world_size"] == leg.world_size):
             raise ValueError(
                 f"states from epochs {epoch} and {state['epoch']}: pass states of one checkpoint"
             )
@@ -260,10 +275,4 @@ def merge_states(states: list[dict]) -> dict:
     missing = sorted(set(range(leg.world_size)) - set(consumed))
     if missing or len(consumed) != leg.world_size:
         raise ValueError(f"the job had {leg.world_size} ranks; states of ranks {missing} are missing")
-    progress = leg.progress([consumed[r] for r in range(leg.world_size)])
-    return {
-        "format": STATE_FORMAT,
-        **order,
-        **_progress_fields(epoch, progress, leg.epoch_windows),
-        "leg": None,
-    }
+    return consumed
