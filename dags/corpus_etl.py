@@ -1,13 +1,22 @@
-"""Airflow DAG `corpus_etl`: one pipeline run with parameters, a validation gate, and the report's location.
+"""Airflow DAG `corpus_etl`: one pipeline run with parameters, a validation gate, and the dataset as an Asset.
 
 run_pipeline runs `corpus-etl run` in a subprocess (retried: a rerun into the same output is idempotent, see
 etl/manifest.py); publish_report returns the report URL as XCom; check_validation fails the DAG run when the
-committed manifest says the data failed validation under policy `fail`. Storage is whatever the output URL names
-(local or s3://, configured by the standard AWS_* variables of the worker).
+committed manifest says the data failed validation under policy `fail`; publish_manifest, only after that gate,
+emits an event of the Asset `CORPUS_ETL_ASSET` (default `corpus_etl`) whose extra names the manifest, so a
+training DAG with `schedule=[Asset("corpus_etl")]` runs on each new version that passed validation.
+
+Versions: with `version_format` (e.g. `%Y-%m-%d`), `output` is a base and each DAG run writes its own version,
+`<output>/<logical date formatted>`; `against_previous` deduplicates it against the earlier committed versions
+there (folders whose names sort before it and hold a manifest; `against_versions` bounds how many), and
+`incremental` skips the inputs they already processed. Without `version_format`, `output` is the one folder
+that every run rewrites (the old behaviour). Storage is whatever the output URL names (local or s3://,
+configured by the standard AWS_* variables of the worker).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -17,8 +26,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +70,81 @@ PARAMS = {
         description="Beam pipeline options, e.g. --direct_running_mode=multi_processing or --project=...",
     ),
     "json_logs": Param(False, type="boolean", description="structured JSON log lines from the pipeline"),
+    "version_format": Param(
+        None,
+        type=["null", "string"],
+        description="strftime of the DAG run's logical date (UTC), e.g. %Y-%m-%d: each DAG run writes the version "
+        "OUTPUT/<formatted date> (names must sort in time order, no '/'); null: OUTPUT itself",
+    ),
+    "against_previous": Param(
+        False,
+        type="boolean",
+        description="deduplicate against the earlier committed versions under OUTPUT (--against); needs "
+        "version_format",
+    ),
+    "against_versions": Param(
+        0,
+        type="integer",
+        minimum=0,
+        description="how many of the newest earlier versions to deduplicate against; 0: all of them (a version "
+        "indexes only what it kept, so fewer misses duplicates of older ones)",
+    ),
+    "incremental": Param(
+        False,
+        type="boolean",
+        description="skip inputs whose bytes an earlier version already processed (--incremental)",
+    ),
 }
 
+# What a training DAG schedules on: one event per committed version that passed validation.
+MANIFEST_ASSET = Asset(os.environ.get("CORPUS_ETL_ASSET", "corpus_etl"))
 
-def cli_command(params: dict) -> list[str]:
-    """The `corpus-etl run` command line for a DAG run's params."""
+
+def version_output(params: dict, when: datetime) -> tuple[str, str | None]:
+    """(the output folder of this DAG run, its version name or None when runs are not versioned)."""
+    base = params["output"].rstrip("/")
+    fmt = params.get("version_format")
+    if not fmt:
+        if params.get("against_previous"):
+            raise AirflowFailException("against_previous needs version_format: earlier versions are folders")
+        return base, None
+    name = when.strftime(fmt)
+    if not name or "/" in name or name.startswith((".", "_")):
+        raise AirflowFailException(f"version_format {fmt!r} gives {name!r}: not one folder name")
+    return f"{base}/{name}", name
+
+
+def earlier_versions(base: str, name: str, limit: int = 0) -> list[str]:
+    """The committed versions under `base` whose names sort before `name`, oldest first (the newest `limit`)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(base)
+    if not fs.exists(root):
+        return []
+    found = []
+    for entry in fs.ls(root, detail=True):
+        child = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if entry["type"] != "directory" or child.startswith((".", "_")) or child >= name:
+            continue
+        if fs.exists(f"{entry['name'].rstrip('/')}/manifest.json"):  # a folder without one never committed
+            found.append(child)
+    found.sort()
+    return [f"{base.rstrip('/')}/{v}" for v in (found[-limit:] if limit else found)]
+
+
+def cli_command(params: dict, output: str | None = None, against: list[str] = ()) -> list[str]:
+    """The `corpus-etl run` command line for a DAG run's params (output: the version folder, when one)."""
     argv = [sys.executable, "-m", "etl.cli"]
     if params.get("json_logs"):
         argv.append("--json-logs")
     argv.append("run")
     for pattern in params["input"]:
         argv += ["--input", pattern]
-    argv += ["--output", params["output"]]
+    argv += ["--output", output or params["output"]]
+    for earlier in against:
+        argv += ["--against", earlier]
+    if params.get("incremental"):
+        argv.append("--incremental")
     if params.get("config"):
         argv += ["--config", params["config"]]
     for item in params.get("overrides") or []:
@@ -116,8 +188,13 @@ def committed_manifest(output: str, started: float) -> dict | None:
 )
 def corpus_etl():
     @task(execution_timeout=timedelta(hours=24), multiple_outputs=False)
-    def run_pipeline(params: dict | None = None) -> dict:
-        argv = cli_command(params)
+    def run_pipeline(params: dict | None = None, logical_date=None, dag_run=None) -> dict:
+        # A run triggered without a logical date (Airflow 3 allows it) is versioned by when it was due.
+        output, version = version_output(params, logical_date or dag_run.run_after)
+        against = []
+        if params.get("against_previous"):
+            against = earlier_versions(params["output"], version, int(params.get("against_versions") or 0))
+        argv = cli_command(params, output, against)
         log.info("running: %s", " ".join(argv))
         started = time.time()
         with subprocess.Popen(
@@ -129,9 +206,15 @@ def corpus_etl():
         if code == EXIT_USAGE:
             raise AirflowFailException(f"corpus-etl refused its arguments (exit {code}); see the log above")
         # An uncaught error also exits 1: only a manifest written by this run means "committed".
-        if code not in (EXIT_OK, EXIT_INVALID) or committed_manifest(params["output"], started) is None:
+        if code not in (EXIT_OK, EXIT_INVALID) or committed_manifest(output, started) is None:
             raise RuntimeError(f"corpus-etl run failed (exit {code}); the task retries into the same output")
-        return {"output": params["output"].rstrip("/"), "exit_code": code, "started": started}
+        return {
+            "output": output,
+            "version": version,
+            "against": against,
+            "exit_code": code,
+            "started": started,
+        }
 
     @task
     def publish_report(run: dict) -> str:
@@ -167,9 +250,36 @@ def corpus_etl():
             )
         return summary
 
+    @task(outlets=[MANIFEST_ASSET], retries=0)
+    def publish_manifest(run: dict, summary: dict, outlet_events=None) -> dict:
+        """The Asset event: after the validation gate, so training never starts on data that failed it."""
+        import fsspec
+
+        if summary["kept"] == 0:  # skipped: a skipped task emits no event, and the DAG run still succeeds
+            raise AirflowSkipException(
+                f"{run['output']} holds no new document: no {MANIFEST_ASSET.name} event"
+            )
+        url = f"{run['output']}/manifest.json"
+        with fsspec.open(url, "rb") as fh:
+            raw = fh.read()
+        manifest = json.loads(raw)
+        extra = {
+            "manifest": url,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "version": run["version"],
+            "config_hash": manifest["config_hash"],
+            "parents": [p["url"] for p in manifest.get("parents") or []],
+            "kept": summary["kept"],
+            "tokens": summary["tokens"],
+            "skipped_inputs": (manifest.get("run") or {}).get("skipped_inputs", 0),
+        }
+        outlet_events[MANIFEST_ASSET].extra = extra
+        log.info("published %s: %s", MANIFEST_ASSET.name, json.dumps(extra))
+        return extra
+
     run = run_pipeline()
     publish_report(run)
-    check_validation(run)
+    publish_manifest(run, check_validation(run))
 
 
 corpus_etl()
