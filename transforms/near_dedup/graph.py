@@ -61,6 +61,18 @@ def _join(label: str, nodes, nodes_column: str, requests, request_column: str, b
     )
 
 
+def _distinct_pairs(pairs: pa.Table) -> pa.Table:
+    """One row per (a, b): a candidate edge comes from every band shard whose bucket the two docs share (up to
+    one copy per band), and all copies meet here, in a's shard, before any of them carries a payload."""
+    if pairs.num_rows == 0:
+        return pairs
+    a, b = pairs.column("a").to_numpy(), pairs.column("b").to_numpy()
+    order = np.lexsort((b, a))
+    first = np.ones(len(order), bool)
+    first[1:] = (a[order][1:] != a[order][:-1]) | (b[order][1:] != b[order][:-1])
+    return pairs.take(pa.array(order[first]))
+
+
 class _AttachPayload(beam.DoFn):
     """Hop one of a pair similarity: pairs (a, b, ...) get a's payload, and move to b's shard."""
 
@@ -70,7 +82,7 @@ class _AttachPayload(beam.DoFn):
     def process(self, item):
         t = _tables(item[1], {"node": cc.PAYLOADS, "want": self.schema})
         keys, nodes = cc.distinct_by_key(t["node"])
-        pairs = t["want"]
+        pairs = _distinct_pairs(t["want"])
         if pairs.num_rows == 0:
             return
         at = cc.lookup(keys, pairs.column("a").to_numpy())
@@ -129,6 +141,17 @@ class PairSimilarity(beam.PTransform):
         return second | "Compare" >> beam.ParDo(_Similarity(self.verify))
 
 
+# Edges a round's shard holds, about: the rounds take as many shards as the verified edges need, so a small
+# graph is a few elements per round and a large one spreads (a shard of 2**20 edges is ~50 MB in numpy).
+EDGES_PER_SHARD = 1 << 20
+MAX_ROUND_BITS = 16
+
+
+def round_bits(edges: int) -> int:
+    """Shard bits of the rounds for a graph of `edges` edges (each round routes every edge twice)."""
+    return min(MAX_ROUND_BITS, max(0, int(np.ceil(np.log2(max(2 * edges, 1) / EDGES_PER_SHARD)))))
+
+
 def _route(batch: pa.RecordBatch, bits: int, salt: int):
     """Each edge to the shards of both its ends for the round with this salt."""
     yield from by_shard(batch, "u", "edge", bits, salt)
@@ -176,18 +199,28 @@ def _round_summary(max_rounds: int):
 
 class ConnectedComponents(beam.PTransform):
     """Edges (u, v) -> {"stars": (leaf, root) edges, root the smallest key of the component; "rounds": one dict
-    saying how many rounds it took (None: not converged within max_rounds)}."""
+    saying how many rounds it took (None: not converged within max_rounds)}.
 
-    def __init__(self, bits: int, max_rounds: int):
+    The rounds' shard count follows the number of edges (`round_bits`, a side input of one integer), not the
+    corpus: `bits` only caps it from below when given (tests)."""
+
+    def __init__(self, bits: int | None, max_rounds: int):
         super().__init__()
         self.bits, self.max_rounds = bits, max_rounds
 
     def expand(self, edges):
+        sized = (
+            edges
+            | "CountEdges" >> beam.Map(lambda b: b.num_rows)
+            | "SumEdges" >> beam.CombineGlobally(sum)
+            | "RoundBits" >> beam.Map(lambda n, floor: max(round_bits(n), floor or 0), self.bits)
+        )
+        bits = beam.pvalue.AsSingleton(sized)
         counts = []
         for r in range(self.max_rounds):
             grouped = (
                 edges
-                | f"Route{r}" >> beam.FlatMap(_route, self.bits, r)
+                | f"Route{r}" >> beam.FlatMap(_route, bits, r)
                 | f"Group{r}" >> beam.GroupByKey()
                 | f"Stars{r}" >> beam.ParDo(_StarRound(r)).with_outputs("changed", main="stars")
             )

@@ -262,7 +262,7 @@ class NearDuplicateIds(beam.PTransform):
                 | "VerifyEdges" >> graph.PairSimilarity(payloads, PAIRS, config.verify, bits)
                 | "AtThreshold" >> beam.Map(_verified, config.threshold)
             )
-        found = verified | "Components" >> graph.ConnectedComponents(bits, config.max_rounds)
+        found = verified | "Components" >> graph.ConnectedComponents(None, config.max_rounds)
         return found["stars"] | "Survivors" >> graph.Survivors(
             nodes, payloads, found["rounds"], config.verify, bits
         )
