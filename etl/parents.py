@@ -7,8 +7,10 @@ the index existed) is refused: matching against it would silently match nothing.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from etl.input_files import is_local_fs
 from etl.lineage.versions import RunVersion, load_run
 
 
@@ -40,6 +42,22 @@ class Parent:
             "sha256": self.version.manifest_sha256,
             "config_hash": self.manifest["config_hash"],
         }
+
+
+def check_not_output(parents: list[Parent], output: str) -> None:
+    """A run matched against its own output would commit over the version it reads: refuse it (exit 2)."""
+    import fsspec
+
+    def place(url: str) -> str:
+        fs, path = fsspec.core.url_to_fs(url)
+        return f"{fs.protocol}:{os.path.realpath(path) if is_local_fs(fs) else path.rstrip('/')}"
+
+    for parent in parents:
+        if place(parent.root) == place(output):
+            raise ValueError(
+                f"--against {parent.url}: that is this run's own output; name an earlier version's folder, "
+                "and write this run to a new one"
+            )
 
 
 def check_compatible(parents: list[Parent], config) -> None:

@@ -24,7 +24,7 @@ from etl import manifest as mf
 from etl.incremental import choose_inputs, empty_stage_counts, nothing_to_validate
 from etl.input_files import is_local_fs
 from etl.overlap import check_inputs_outside_output
-from etl.parents import Parent, check_compatible, load_parents
+from etl.parents import Parent, check_compatible, check_not_output, load_parents
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
 from etl.progress import stage_counters
@@ -231,6 +231,7 @@ def run_pipeline(
     check_inputs_outside_output(inputs, out)
     parents = load_parents(config.incremental.against)
     check_compatible(parents, config)
+    check_not_output(parents, out)
     held = lease.acquire(out)
     try:
         files = expand_inputs(inputs)

@@ -242,3 +242,13 @@ def test_history_of_day1_and_day2_in_chromium_shows_the_earlier_duplicate_rate(r
         (exact, near),
         (exact / day2["counts"]["read"], near / day2["counts"]["read"]),
     )
+
+
+def test_against_its_own_output_is_refused_and_leaves_it_untouched(days, runs):
+    root, _, _ = days
+    outs, before, _ = runs
+    proc = _cli(
+        "run", "--input", str(root / "day1"), "--output", str(outs / "day1"), "--against", str(outs / "day1")
+    )
+    assert proc.returncode == 2 and "own output" in proc.stderr, proc.stderr[-2000:]
+    assert _tree_digest(outs / "day1") == before
