@@ -105,3 +105,15 @@ def stage_counters(result) -> dict[str, dict[str, int]]:
             value = counter.committed if counter.committed is not None else counter.attempted
             totals.setdefault(namespace.removeprefix("stage."), Counter())[name] += int(value or 0)
     return {stage: dict(sorted(c.items())) for stage, c in totals.items()}
+
+
+def namespace_counters(result, namespace: str) -> dict[str, int]:
+    """The counters of one Beam namespace (e.g. the near-dedup steps: candidate, attached and compared pairs,
+    edges per round), for the log: where a count drops between two steps, the drop is in the shuffle."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    found: Counter = Counter()
+    for counter in result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        found[counter.key.metric.name] += int(value or 0)
+    return dict(sorted(found.items()))

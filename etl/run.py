@@ -27,7 +27,7 @@ from etl.overlap import check_inputs_outside_output
 from etl.parents import Parent, check_compatible, check_not_output, load_parents
 from etl.pipeline import build_pipeline, unit_result_path
 from etl.plan import plan_units
-from etl.progress import stage_counters
+from etl.progress import namespace_counters, stage_counters
 from etl.reachability import check_reachable
 from etl.runner import is_local_runner, pipeline_options
 from etl.sources import expand_inputs
@@ -158,6 +158,8 @@ def _execute(units: list, config, staging: str, beam_args, parents: list[Parent]
     beam_result = p.run()
     beam_result.wait_until_finish()
     counters = stage_counters(beam_result)
+    if config.near_dedup.enabled:
+        log.info("near dedup steps: %s", json.dumps(namespace_counters(beam_result, "near_dedup")))
     log.info("beam counters: %s", json.dumps(counters), extra={"fields": {"counters": counters}})
     return _read_unit_results(staging, len(units))
 

@@ -2,7 +2,7 @@
 
 Plain JSONL is cut at line starts and Parquet at row-group runs; the kept documents and the rejects (with their
 line numbers, bad lines planted on both sides of a boundary) equal those of a one-unit read, through the pure
-functions and through a real run. Runs under `multi_processing` and the default are byte-identical.
+functions and through a real run. Runs under `multi_processing` and the default (in_memory) are byte-identical.
 """
 
 from __future__ import annotations
@@ -149,11 +149,11 @@ def test_a_run_over_a_split_file_keeps_what_a_one_unit_run_keeps(corpus, tmp_pat
     assert many["counts"]["stages"] == one["counts"]["stages"]
 
 
-def test_the_default_on_every_core_equals_one_worker_in_process_and_reruns_too(corpus, tmp_path, run_cli):
-    # The default is multi_processing with a worker per core; one in-process worker is the reference.
+def test_the_default_equals_a_worker_per_core_and_reruns_too(corpus, tmp_path, run_cli):
+    # The default is one in-process worker (etl/runner.py); multi_processing with two workers must agree.
     outs = []
-    for name, beam in (("default", []), ("one", ["--", "--direct_running_mode=in_memory",
-                                                  "--direct_num_workers=1"]), ("again", [])):  # fmt: skip
+    for name, beam in (("default", []), ("two", ["--", "--direct_running_mode=multi_processing",
+                                                  "--direct_num_workers=2"]), ("again", [])):  # fmt: skip
         out = tmp_path / name
         args = ["run", "--input", str(corpus), "--output", str(out), "--set", "input.unit_bytes=4000"]
         proc = run_cli(*args, *(a for s in FAST for a in ("--set", s)), *beam, timeout=600)

@@ -85,6 +85,7 @@ class _AttachPayload(beam.DoFn):
         pairs = _distinct_pairs(t["want"])
         if pairs.num_rows == 0:
             return
+        Metrics.counter(STAGE, "pairs_attached").inc(pairs.num_rows)
         at = cc.lookup(keys, pairs.column("a").to_numpy())
         with_a = pairs.append_column("payload_a", nodes.column("payload").take(pa.array(at)))
         for batch in with_a.combine_chunks().to_batches():
@@ -107,6 +108,7 @@ class _Similarity(beam.DoFn):
         nodes = pa.Table.from_batches(parts["node"], cc.PAYLOADS)
         keys, nodes = cc.distinct_by_key(nodes)
         pairs = pa.Table.from_batches(parts["want"])
+        Metrics.counter(STAGE, "pairs_compared").inc(pairs.num_rows)
         at = cc.lookup(keys, pairs.column("b").to_numpy())
         sim = cc.payload_similarity(
             pairs.column("payload_a").combine_chunks(),
@@ -167,6 +169,7 @@ class _StarRound(beam.DoFn):
     def process(self, item):
         edges = _tables(item[1], {"edge": cc.EDGES})["edge"]
         u, v = edges.column("u").to_numpy(), edges.column("v").to_numpy()
+        Metrics.counter(STAGE, f"round{self.round_no}_edges_in").inc(len(u))
         leaf, root, changed = cc.local_stars(u, v)
         yield beam.pvalue.TaggedOutput("changed", (self.round_no, int(changed)))
         if len(leaf):
@@ -255,6 +258,7 @@ class _NameMembers(beam.DoFn):
         want = t["want"]
         if want.num_rows == 0:
             return
+        Metrics.counter(STAGE, "memberships_in").inc(want.num_rows)
         pairs = np.unique(
             np.stack([want.column("member").to_numpy(), want.column("root").to_numpy()], axis=1), axis=0
         )
@@ -272,12 +276,7 @@ class _NameMembers(beam.DoFn):
         yield from by_shard(named, "root", "want", self.bits)
 
 
-def _choose_survivors(item, rounds: dict):
-    if rounds["rounds"] is None:
-        raise RuntimeError(
-            f"near dedup: connected components did not converge in {rounds['max_rounds']} rounds; "
-            "raise near_dedup.max_rounds"
-        )
+def _choose_survivors(item):
     batches = [b for _, b in item[1]]
     held(batches)
     removed = cc.component_removals(pa.Table.from_batches(batches))
@@ -287,6 +286,18 @@ def _choose_survivors(item, rounds: dict):
         .combine_chunks()
         .to_batches()
     )
+
+
+def require_converged(rounds: dict) -> dict:
+    """Fail the run (exit 3) when the rounds ran out before the components converged: its removals would be
+    a partial partition. A step of its own, so that no stage after a GroupByKey waits on a side input (the
+    local runner lost grouped elements of such stages under multi_processing)."""
+    if rounds["rounds"] is None:
+        raise RuntimeError(
+            f"near dedup: connected components did not converge in {rounds['max_rounds']} rounds; "
+            "raise near_dedup.max_rounds"
+        )
+    return rounds
 
 
 def _as_removals(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -313,15 +324,12 @@ class Survivors(beam.PTransform):
         self.nodes, self.payloads, self.rounds, self.verify, self.bits = nodes, payloads, rounds, verify, bits
 
     def expand(self, stars):
+        _ = self.rounds | "RequireConverged" >> beam.Map(require_converged)
         members = stars | "Memberships" >> beam.Map(_memberships)
         named = _join("Name", self.nodes, "key", members, "member", self.bits) | "NameMembers" >> beam.ParDo(
             _NameMembers(self.bits)
         )
-        pairs = (
-            named
-            | "ByRoot" >> beam.GroupByKey()
-            | "ChooseSurvivors" >> beam.FlatMap(_choose_survivors, beam.pvalue.AsSingleton(self.rounds))
-        )
+        pairs = named | "ByRoot" >> beam.GroupByKey() | "ChooseSurvivors" >> beam.FlatMap(_choose_survivors)
         schema = pa.schema(
             [
                 ("a", pa.uint64()),
