@@ -83,7 +83,7 @@ def test_portable_run_over_two_worker_hosts_matches_the_local_runner(deployment,
     jobs = c.jobs.addr
     _run_cli(c, PORTABLE_OUT, "--runner=PortableRunner", f"--job_endpoint={jobs}:{JOB_PORT}",
              "--environment_type=EXTERNAL", f"--environment_config={jobs}:{DISPATCH_PORT}")  # fmt: skip
-    _run_cli(c, LOCAL_OUT)  # the local runner (FnApiRunner, multi_processing) on the driver's host
+    _run_cli(c, LOCAL_OUT)  # the local runner (FnApiRunner, its default mode) on the driver's host
     portable, local = _committed(c, PORTABLE_OUT), _committed(c, LOCAL_OUT)
 
     # Both worker hosts ran harnesses that returned bundles: started by that host's pool (the dispatcher's
