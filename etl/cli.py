@@ -1,4 +1,4 @@
-"""`corpus-etl`: run | demo | report | config (DESIGN.md "The public interface").
+"""`corpus-etl`: run | demo | report | config | diff | history | export (DESIGN.md "The public interface").
 
 Exit codes: 0 the run committed its manifest and validation passed (or its policy says warn/quarantine);
 1 validation failed under policy `fail`; 2 bad usage, config or input (the message names the file or key);
