@@ -135,7 +135,8 @@ def test_an_earlier_runs_document_survives_its_component_and_is_never_removed():
     )
     removed = {r["key"]: r for r in cc.component_removals(rows).to_pylist()}
     assert set(removed) == {5, 7}  # this run's two, though "a" < "z": the earlier copy survives
-    assert {r["survivor"] for r in removed.values()} == {"z"} and {r["parent"] for r in removed.values()} == {0}
+    assert {r["survivor"] for r in removed.values()} == {"z"}
+    assert {r["parent"] for r in removed.values()} == {0}
 
 
 def _edges(u, v):
