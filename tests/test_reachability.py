@@ -46,3 +46,11 @@ def test_shared_storage_and_same_host_workers_are_accepted(tmp_path):
     check_reachable(local, str(tmp_path / "out"), [])  # the local runner
     check_reachable(local, str(tmp_path / "out"), ["--direct_num_workers=2"])
     check_reachable(local, str(tmp_path / "out"), ["--runner=PortableRunner", "--environment_type=LOOPBACK"])
+
+
+def test_dask_runner_is_refused_with_its_reason():
+    from etl.runner import RunnerError, pipeline_options
+
+    for name in ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner"):
+        with pytest.raises(RunnerError, match="only the last branch"):
+            pipeline_options([f"--runner={name}"])
