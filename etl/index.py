@@ -80,52 +80,48 @@ class IndexWriter:
         return written
 
 
-def _read(url: str) -> pa.Table:
+def _parent_rows(item: tuple[int, str], schema: pa.Schema, columns):
+    """Batches of one parent's index file, as `columns(table, parent)` makes them for this run's shuffles."""
+    parent, url = item
     with fsspec.open(url, "rb") as fh:
-        return pq.read_table(fh)
+        table = pq.read_table(fh)
+    if table.num_rows == 0:
+        return
+    rows = pa.table(columns(table, parent), schema=schema)
+    yield from rows.combine_chunks().to_batches(max_chunksize=INDEX_GROUP_ROWS)
+
+
+def _hash_columns(table: pa.Table, parent: int) -> dict:
+    n = table.num_rows
+    return {
+        "h0": table.column("h0"),
+        "h1": table.column("h1"),
+        "doc_id": table.column("doc_id").cast(pa.string()),
+        "key": pa.array(np.zeros(n, np.uint64)),
+        "unit": pa.array(np.full(n, -1, np.int32)),
+        "parent": pa.array(np.full(n, parent, np.int16)),
+    }
+
+
+def _signature_columns(table: pa.Table, parent: int) -> dict:
+    return {
+        "key": pa.array(earlier_keys(table.column("key").to_numpy(), parent), pa.uint64()),
+        "doc_id": table.column("doc_id").cast(pa.string()),
+        "parent": pa.array(np.full(table.num_rows, parent, np.int16)),
+        "signature": table.column("signature"),
+    }
 
 
 def earlier_hash_rows(item: tuple[int, str]):
     """(parent index, exact index file URL) -> HASH_ROWS batches for the exact-dedup shuffle."""
-    parent, url = item
-    table = _read(url)
-    n = table.num_rows
-    if n == 0:
-        return
-    rows = pa.table(
-        {
-            "h0": table.column("h0"),
-            "h1": table.column("h1"),
-            "doc_id": table.column("doc_id").cast(pa.string()),
-            "key": pa.array(np.zeros(n, np.uint64)),
-            "unit": pa.array(np.full(n, -1, np.int32)),
-            "parent": pa.array(np.full(n, parent, np.int16)),
-        },
-        schema=HASH_ROWS,
-    )
-    yield from rows.combine_chunks().to_batches(max_chunksize=INDEX_GROUP_ROWS)
+    yield from _parent_rows(item, HASH_ROWS, _hash_columns)
 
 
 def earlier_signature_rows(item: tuple[int, str]):
     """(parent index, minhash index file URL) -> rows for near dedup (transforms.near_dedup.stage.EARLIER)."""
     from transforms.near_dedup.stage import EARLIER
 
-    parent, url = item
-    table = _read(url)
-    n = table.num_rows
-    if n == 0:
-        return
-    keys = earlier_keys(table.column("key").to_numpy(), parent)
-    rows = pa.table(
-        {
-            "key": pa.array(keys, pa.uint64()),
-            "doc_id": table.column("doc_id").cast(pa.string()),
-            "parent": pa.array(np.full(n, parent, np.int16)),
-            "signature": table.column("signature"),
-        },
-        schema=EARLIER,
-    )
-    yield from rows.combine_chunks().to_batches(max_chunksize=INDEX_GROUP_ROWS)
+    yield from _parent_rows(item, EARLIER, _signature_columns)
 
 
 def near_params(config) -> dict:

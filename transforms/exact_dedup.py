@@ -81,8 +81,6 @@ def duplicate_removals(keys: pa.Table, earlier: list[str] = ()) -> pa.RecordBatc
     Equal doc_ids (from different files) are ordered by their row identity, so the survivor never depends on
     the order in which batches reached the shuffle. Earlier runs' rows are never removed.
     """
-    if "parent" not in keys.column_names:
-        keys = keys.append_column("parent", pa.array(np.full(keys.num_rows, -1, np.int16)))
     keys = keys.append_column("new", pc.less(keys.column("parent"), 0).cast(pa.int8()))  # earlier first
     order = [("h0", "ascending"), ("h1", "ascending"), ("new", "ascending"), ("doc_id", "ascending")]
     table = keys.sort_by([*order, ("key", "ascending")])
