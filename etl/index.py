@@ -23,10 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.exact_dedup import HASH_ROWS, text_hashes
-from transforms.near_dedup.components import earlier_keys, signature_payloads
+from transforms.near_dedup.components import earlier_keys
 from transforms.near_dedup.hashing import doc_keys
-from transforms.near_dedup.minhash import Permutation
-from transforms.near_dedup.sketch import batch_signatures, text_column
 
 INDEX_KINDS = ("exact", "minhash")
 INDEX_GROUP_ROWS = 65536
@@ -34,14 +32,40 @@ EXACT = pa.schema([("h0", pa.uint64()), ("h1", pa.uint64()), ("doc_id", pa.strin
 MINHASH = pa.schema([("key", pa.uint64()), ("doc_id", pa.string()), ("signature", pa.large_binary())])
 
 
+def signatures_path(staging: str, unit: int) -> str:
+    """Where the key pass leaves a unit's MinHash signatures (key, signature) for the write pass's index."""
+    return f"{staging}/signatures/u{unit:05d}.parquet"
+
+
+def write_signatures(path: str, batches: list[pa.RecordBatch]) -> None:
+    with fsspec.open(path, "wb") as fh:
+        pq.write_table(pa.Table.from_batches(batches), fh, compression="none")
+
+
+def _read_signatures(path: str) -> tuple[np.ndarray, pa.Array]:
+    """(sorted keys, their signatures) of a unit, or empty ones when the key pass sketched none of it."""
+    fs, local = fsspec.core.url_to_fs(path)
+    if not fs.exists(local):
+        return np.zeros(0, np.uint64), pa.array([], pa.large_binary())
+    with fs.open(local, "rb") as fh:
+        table = pq.read_table(fh)
+    keys = table.column("key").to_numpy()
+    order = np.argsort(keys, kind="stable")
+    return keys[order], table.column("payload").take(pa.array(order)).combine_chunks()
+
+
 class IndexWriter:
-    """One work unit's index rows, computed from the documents it keeps and written when it closes."""
+    """One work unit's index rows for the documents it keeps, written when it closes.
+
+    The MinHash signatures are the ones the key pass computed for the unit (`signatures_path`), looked up by
+    document key, not computed again; a kept document the key pass did not sketch is a pipeline bug.
+    """
 
     def __init__(self, staging: str, unit: int, config):
         self.staging, self.unit = staging, unit
         self.exact = config.exact_dedup.enabled
-        self.near = config.near_dedup if config.near_dedup.enabled else None
-        self._perm = Permutation.from_seed(self.near.seed) if self.near else None
+        self.near = config.near_dedup.enabled
+        self._signatures = None
         self._rows: dict[str, list[pa.RecordBatch]] = {kind: [] for kind in INDEX_KINDS}
 
     def add(self, docs: pa.RecordBatch) -> None:
@@ -52,10 +76,17 @@ class IndexWriter:
                 pa.RecordBatch.from_arrays([pa.array(h[:, 0]), pa.array(h[:, 1]), ids], schema=EXACT)
             )
         if self.near:
-            sig = batch_signatures(text_column(docs), self.near, self._perm)
-            payloads = signature_payloads(doc_keys(docs), sig)
+            if self._signatures is None:
+                self._signatures = _read_signatures(signatures_path(self.staging, self.unit))
+            known, signatures = self._signatures
+            keys = doc_keys(docs)
+            at = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
+            if len(keys) and (len(known) == 0 or (known[at] != keys).any()):
+                raise RuntimeError(f"work unit {self.unit}: a kept document has no MinHash signature")
             self._rows["minhash"].append(
-                pa.RecordBatch.from_arrays([payloads.column(0), ids, payloads.column(1)], schema=MINHASH)
+                pa.RecordBatch.from_arrays(
+                    [pa.array(keys, pa.uint64()), ids, signatures.take(pa.array(at))], schema=MINHASH
+                )
             )
 
     def close(self) -> list[dict]:

@@ -9,28 +9,22 @@ the local runner as on a distributed one (DESIGN.md "Scale").
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 
 import apache_beam as beam
-import fsspec
 import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
-from etl.flow import Tally, stream_unit
-from etl.index import IndexWriter, earlier_hash_rows, earlier_signature_rows
+from etl.index import earlier_hash_rows, earlier_signature_rows
 from etl.plan import WorkUnit
 from etl.progress import ProgressMeter
-from etl.shard_writer import UnitWriter
-from etl.sources import InputSpec
-from etl.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
+from etl.unit_pool import OrderedPool
+from etl.unit_work import KeyJob, WriteJob, key_unit, write_unit
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
-from transforms.quality.verdicts import record, recordable
-from transforms.schema import text_bytes
-from transforms.stage import RemovalFilter
 
 log = logging.getLogger("corpus_etl")
 
@@ -63,145 +57,112 @@ def shuffle_bits(total_bytes: int) -> int:
     return min(12, max(4, math.ceil(math.log2(max(total_bytes, 1) / (256 << 20)))))
 
 
-def input_spec(config) -> InputSpec:
-    c = config.input
-    return InputSpec(text_field=c.text_field, id_field=c.id_field, format=c.format, batch_rows=c.batch_rows)
+class _PooledUnits(beam.DoFn):
+    """A pass over work units whose per-unit work runs in an OrderedPool (etl/unit_pool.py): results come back
+    in the order the units came, so a run with a pool gives what a run without one gives."""
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        self._pool = None
+
+    def setup(self):
+        self._pool = OrderedPool(self.processes)
+
+    def teardown(self):
+        if self._pool is not None:
+            self._pool.close()
+
+    def process(self, element):
+        for done in self._pool.submit(*self.call(element)):
+            yield from self.emit(done)
+
+    def finish_bundle(self):
+        for done in self._pool.drain():
+            for out in self.emit(done):
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+                else:
+                    yield GlobalWindows.windowed_value(out)
+
+    def call(self, element) -> tuple:
+        raise NotImplementedError
+
+    def emit(self, done):
+        raise NotImplementedError
 
 
-class _KeyPass(beam.DoFn):
-    """The one key pass: each unit read and normalized once, its documents handed to both dedup shuffles.
+class _KeyPass(_PooledUnits):
+    """The one key pass: each unit read and normalized once, and only what the dedup shuffles need leaves it.
 
-    Main output: normalized documents, for exact dedup. "near": the documents that pass quality, for the
-    near-dedup sketches (near dedup leaves out exact duplicates itself, before it draws any edge). The quality
-    verdicts of the unit are recorded in staging, so that the write pass replays them instead of judging
-    every document again.
+    Main output: exact dedup's hash rows. "payloads", "nodes", "buckets": near dedup's sketches of the
+    documents that pass quality (near dedup leaves out exact duplicates itself, before it draws any edge).
+    The unit's quality verdicts and signatures are left in staging for the write pass (etl/unit_work.py).
     """
 
-    def __init__(self, config, staging: str, exact: bool, near: bool):
-        self.config, self.staging, self.exact, self.near = config, staging, exact, near
-        self._normalize = self._quality = None
-        self._record = records_verdicts(config)
+    def __init__(self, job: KeyJob, processes: int):
+        super().__init__(processes)
+        self.job = job
 
     def setup(self):
-        self._normalize = build_chain(self.config, "normalize")
-        if self.near and self.config.quality.enabled:
-            self._quality = quality_stage(self.config.quality)
-            self._quality.setup()
+        super().setup()
+        self._sketched = Metrics.counter("near_dedup", "docs_in")
 
-    def process(self, unit: WorkUnit):
-        started = time.time()
-        verdicts = []
-        for kind, batch in stream_unit(unit, input_spec(self.config), self._normalize):
-            if kind != "docs":
-                continue
-            batch = with_unit(batch, unit.index)
-            if self.exact:
-                yield batch
-            if not self.near:
-                continue
-            if self._quality is not None:
-                kept, rejects = self._quality.process(batch)
-                if self._record:
-                    verdicts.append(record(batch, kept, rejects))
-                batch = kept
-            if batch.num_rows:
-                yield beam.pvalue.TaggedOutput("near", batch)
-        if self._record and verdicts:  # a unit with no documents: the write pass asks for no verdicts
-            _write_verdicts(verdicts_path(self.staging, unit.index), verdicts)
+    def call(self, unit: WorkUnit) -> tuple:
+        return key_unit, self.job, unit
+
+    def emit(self, done):
+        self._sketched.inc(done["docs_in"])
+        for tag, value in done["outputs"]:
+            yield value if tag == "exact" else beam.pvalue.TaggedOutput(tag, value)
         log.info(
-            "progress: key pass, unit %d read (%.1f MB) in %.1f s",
-            unit.index, unit.bytes / 1e6, time.time() - started,
-            extra={"fields": {"unit": unit.index, "pass": "keys", "input_bytes": unit.bytes}},
+            "progress: key pass, unit %d read in %.1f s",
+            done["unit"], done["seconds"], extra={"fields": {"unit": done["unit"], "pass": "keys"}},
         )  # fmt: skip
 
 
-def with_unit(batch: pa.RecordBatch, unit: int) -> pa.RecordBatch:
-    """The batch with the unit it was read in, which every removal row carries back to its unit."""
-    return batch.append_column("unit", pa.array(np.full(batch.num_rows, unit, np.int32)))
+class _WriteUnit(_PooledUnits):
+    """The write pass: a unit with its own removal rows through the whole chain into shards, stats and
+    rejects under staging (etl/unit_work.py); the driver's share is the counters and the progress line."""
 
-
-def records_verdicts(config) -> bool:
-    """Whether the key pass judges quality (for near dedup) and the write pass may replay its verdicts."""
-    return config.near_dedup.enabled and recordable(config.quality)
-
-
-def _write_verdicts(path: str, batches: list[pa.RecordBatch]) -> None:
-    import pyarrow.parquet as pq
-
-    with fsspec.open(path, "wb") as fh:
-        pq.write_table(pa.Table.from_batches(batches), fh, compression="zstd")
-
-
-class _WriteUnit(beam.DoFn):
-    """The write pass: a unit through the whole chain into shards, stats and rejects under staging."""
-
-    def __init__(self, config, staging: str, total_bytes: int | None = None):
-        self.config, self.staging, self.total_bytes = config, staging, total_bytes
-        self._chain = None
+    def __init__(self, job: WriteJob, processes: int, total_bytes: int | None = None):
+        super().__init__(processes)
+        self.job, self.total_bytes = job, total_bytes
 
     def setup(self):
+        super().setup()
         self._started = time.time()
         self._bytes_done = 0
-        # ETA against the whole plan: exact with one worker, an upper bound with several.
+        # ETA against the whole plan, from the units finished so far.
         self._meter = ProgressMeter("write", total_bytes=self.total_bytes)
 
-    def process(self, grouped):
+    def call(self, grouped) -> tuple:
         unit, removals = _unit_and_removals(grouped)
-        if self._chain is None:
-            recorded = self.staging if records_verdicts(self.config) else None
-            self._chain = build_chain(self.config, "tokenize", recorded_quality=recorded)
-            for stage in self._chain:
-                stage.setup()
-        for stage in self._chain:
-            if isinstance(stage, RecordedQuality):
-                stage.for_unit(unit.index)
-            elif isinstance(stage, RemovalFilter):
-                stage.use(removals.get(stage.name))
-        tally = Tally()
-        writer = UnitWriter(self.staging, unit.index, self.config.output)
-        index = IndexWriter(self.staging, unit.index, self.config)
-        for kind, batch in stream_unit(unit, input_spec(self.config), self._chain, tally):
-            if kind == "docs":
-                writer.add_docs(batch)
-                index.add(batch)
-                read = tally.stages["read"].chars_in
-                self._meter.add(batch.num_rows, text_bytes(batch), done_bytes=self._bytes_done + read)
-            else:
-                writer.add_rejects(batch)
-        outputs = writer.close()
-        self._report_progress(unit, tally)
-        result = {
-            "unit": unit.index,
-            "files": list(unit.files),
-            "counts": tally.to_dict(),
-            "shards": [vars(f) for f in outputs.shards],
-            "stats": [vars(f) for f in outputs.stats],
-            "rejects": [vars(f) for f in outputs.rejects],
-            "index": index.close(),
-        }
-        with fsspec.open(unit_result_path(self.staging, unit.index), "w") as fh:
-            json.dump(result, fh, sort_keys=True)
+        self._units = getattr(self, "_units", {})
+        self._units[unit.index] = unit
+        return write_unit, self.job, unit, removals
+
+    def emit(self, done):
+        result = done["result"]
+        unit = self._units.pop(result["unit"])
+        self._bytes_done += unit.bytes
+        self._meter.add(done["kept_docs"], done["kept_bytes"], done_bytes=self._bytes_done)
+        self._report_progress(unit, result["counts"])
         yield unit.index
 
-    def _report_progress(self, unit: WorkUnit, tally: Tally) -> None:
+    def _report_progress(self, unit: WorkUnit, counts: dict) -> None:
         """Beam counters per stage and reason, and one progress line per finished unit."""
-        for stage, counts in tally.stages.items():
-            Metrics.counter(f"stage.{stage}", "in").inc(counts.docs_in)
-            Metrics.counter(f"stage.{stage}", "out").inc(counts.docs_out)
-            for reason, n in counts.reasons.items():
+        for stage, c in counts.items():
+            Metrics.counter(f"stage.{stage}", "in").inc(c["in"])
+            Metrics.counter(f"stage.{stage}", "out").inc(c["out"])
+            for reason, n in c["reasons"].items():
                 Metrics.counter(f"stage.{stage}", f"rejected.{reason}").inc(n)
-        read = tally.stages.get("read")
-        self._bytes_done += unit.bytes
+        read = counts.get("read", {}).get("in", 0)
         rate = self._bytes_done / 1e6 / max(time.time() - self._started, 1e-9)
         log.info(
-            "progress: unit %d done (%d files, %d docs read, %.1f MB input); this worker %.2f MB/s",
-            unit.index, len(unit.files), read.docs_in if read else 0, unit.bytes / 1e6, rate,
-            extra={"fields": {"unit": unit.index, "docs": read.docs_in if read else 0, "input_bytes": unit.bytes}},
+            "progress: unit %d done (%d files, %d docs read, %.1f MB input); %.2f MB/s",
+            unit.index, len(unit.files), read, unit.bytes / 1e6, rate,
+            extra={"fields": {"unit": unit.index, "docs": read, "input_bytes": unit.bytes}},
         )  # fmt: skip
-
-
-def unit_result_path(staging: str, unit: int) -> str:
-    return f"{staging}/units/u{unit:05d}.json"
 
 
 def near_removals(table: pa.RecordBatch, earlier: list[str] = ()) -> pa.RecordBatch:
@@ -259,27 +220,35 @@ def _earlier(p: beam.Pipeline, parents, kind: str, read):
     )
 
 
-def build_pipeline(p: beam.Pipeline, units: list[WorkUnit], config, staging: str, parents=()) -> None:
+def build_pipeline(
+    p: beam.Pipeline, units: list[WorkUnit], config, staging: str, parents=(), processes: int = 0
+) -> None:
+    """`processes`: worker processes of each pass's pool (0: the passes do their units' work inline)."""
     total = sum(u.bytes for u in units)
     bits = shuffle_bits(total)
     tagged = [_units(p, units, "ForWrite") | "KeyUnits" >> beam.Map(lambda u: (u.index, ("unit", u)))]
     want_exact, want_near = config.exact_dedup.enabled, config.near_dedup.enabled
     if want_exact or want_near:
-        docs = _units(p, units, "ForKeys") | "ReadForKeys" >> beam.ParDo(
-            _KeyPass(config, staging, want_exact, want_near)
-        ).with_outputs("near", main="exact")
+        exact_after = want_exact and want_near  # exact duplicates leave near dedup's buckets first
+        job = KeyJob(config, staging, want_exact, want_near, bits, by_owner=exact_after)
+        keys = _units(p, units, "ForKeys") | "ReadForKeys" >> beam.ParDo(
+            _KeyPass(job, processes)
+        ).with_outputs("payloads", "nodes", "buckets", main="exact")
         exact, urls = None, [parent.url for parent in parents]
         if want_exact:
             earlier = _earlier(p, parents, "exact", earlier_hash_rows)
-            exact = docs.exact | "ExactDuplicateIds" >> ExactDuplicateIds(1 << (bits + 2), earlier, urls)
+            exact = keys.exact | "ExactDuplicateIds" >> ExactDuplicateIds(
+                1 << (bits + 2), earlier, urls, hashed=True
+            )
             tagged.append(exact | "ExactByUnit" >> beam.FlatMap(_by_unit, "exact_dedup"))
         if want_near:
             earlier = _earlier(p, parents, "minhash", earlier_signature_rows)
-            near = _near_duplicate_ids(docs.near, config, exact, bits, earlier, urls)
+            sketches = {"payloads": keys.payloads, "nodes": keys.nodes, "buckets": keys.buckets}
+            near = _near_duplicate_ids(sketches, config, exact, bits, earlier, urls)
             tagged.append(near | "NearByUnit" >> beam.FlatMap(_by_unit, "near_dedup"))
     _ = (
         tagged
         | "UnitsWithRemovals" >> beam.Flatten()
         | "GroupByUnit" >> beam.GroupByKey()
-        | "WriteUnits" >> beam.ParDo(_WriteUnit(config, staging, total))
+        | "WriteUnits" >> beam.ParDo(_WriteUnit(WriteJob(config, staging), processes, total))
     )

@@ -19,18 +19,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from etl import lease
+from etl import lease, unit_pool
 from etl import manifest as mf
 from etl.incremental import choose_inputs, empty_stage_counts, nothing_to_validate
 from etl.input_files import is_local_fs
 from etl.overlap import check_inputs_outside_output
 from etl.parents import Parent, check_compatible, check_not_output, load_parents
-from etl.pipeline import build_pipeline, unit_result_path
+from etl.pipeline import build_pipeline
 from etl.plan import plan_units
 from etl.progress import namespace_counters, stage_counters
 from etl.reachability import check_reachable
 from etl.runner import is_local_runner, pipeline_options
 from etl.sources import expand_inputs
+from etl.unit_work import unit_result_path
 
 log = logging.getLogger("corpus_etl")
 
@@ -139,24 +140,35 @@ def _remove_staging(out: str, staging: str) -> None:
         fs.rm(parent, recursive=True)
 
 
-def _import_validation_meanwhile(options) -> None:
-    """Import Great Expectations (about 3 s) on a thread while the workers run, when the pipeline does not
-    run in this process: the driver is idle then, and validation needs it right after."""
+def _in_process(options) -> bool:
+    """The local runner with its one in-process worker: the passes then spread their units over a pool."""
     from apache_beam.options.pipeline_options import DirectOptions
 
-    if options.view_as(DirectOptions).direct_running_mode == "in_memory" and is_local_runner(options):
-        return
+    return is_local_runner(options) and options.view_as(DirectOptions).direct_running_mode == "in_memory"
+
+
+def _import_validation_meanwhile() -> None:
+    """Import Great Expectations (about 3 s) on a thread while the workers run, when the pipeline's work is
+    not in this process (a pool or another runner's workers): the driver is idle then, and validation needs
+    it right after."""
     threading.Thread(target=importlib.import_module, args=("etl.validation",), daemon=True).start()
 
 
 def _execute(units: list, config, staging: str, beam_args, parents: list[Parent]) -> list[dict]:
     options = pipeline_options(beam_args)
-    if config.validation.enabled:
-        _import_validation_meanwhile(options)
+    in_process = _in_process(options)
+    processes = unit_pool.pool_processes(in_process, len(units), sum(u.bytes for u in units))
+    if processes:
+        log.info("work units run in %d worker processes", processes)
+    if config.validation.enabled and (processes or not in_process):
+        _import_validation_meanwhile()
     p = beam.Pipeline(options=options)
-    build_pipeline(p, units, config, staging, parents)
-    beam_result = p.run()
-    beam_result.wait_until_finish()
+    build_pipeline(p, units, config, staging, parents, processes)
+    try:
+        beam_result = p.run()
+        beam_result.wait_until_finish()
+    finally:
+        unit_pool.shutdown()
     counters = stage_counters(beam_result)
     if config.near_dedup.enabled:
         log.info("near dedup steps: %s", json.dumps(namespace_counters(beam_result, "near_dedup")))

@@ -120,18 +120,21 @@ def _partition(keys: pa.RecordBatch, partitions: int):
 
 
 class ExactDuplicateIds(beam.PTransform):
-    """PCollection of document batches -> PCollection of removal batches (REMOVAL_SCHEMA).
+    """PCollection of document batches (or their `hash_keys` rows, `hashed`) -> removal batches (REMOVAL_SCHEMA).
 
     `earlier`: an optional PCollection of HASH_ROWS batches of earlier runs' kept documents (their index), and
     `earlier_urls` those runs' manifest URLs by parent index, for the detail of a removal.
     """
 
-    def __init__(self, partitions: int = 64, earlier=None, earlier_urls: list[str] = ()):
+    def __init__(
+        self, partitions: int = 64, earlier=None, earlier_urls: list[str] = (), hashed: bool = False
+    ):
         super().__init__()
         self.partitions, self.earlier, self.earlier_urls = partitions, earlier, list(earlier_urls)
+        self.hashed = hashed  # the input is already `hash_keys` rows (the pipeline's key pass makes them)
 
     def expand(self, batches):
-        rows = batches | "HashKeys" >> beam.Map(hash_keys)
+        rows = batches if self.hashed else batches | "HashKeys" >> beam.Map(hash_keys)
         if self.earlier is not None:
             rows = (rows, self.earlier) | "WithEarlier" >> beam.Flatten()
         urls = self.earlier_urls

@@ -7,6 +7,8 @@ loose (favour recall) without paying in precision.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 # Within a bucket (sorted by doc key) each doc is paired with the next BUCKET_WINDOW docs: all pairs for buckets
@@ -19,6 +21,7 @@ def _collision_probability(s: np.ndarray, bands: np.ndarray, rows: np.ndarray) -
     return 1.0 - (1.0 - s[None, :] ** rows[:, None]) ** bands[:, None]
 
 
+@functools.lru_cache(maxsize=64)
 def optimal_bands_rows(
     threshold: float, num_perm: int, false_positive_weight: float, false_negative_weight: float
 ) -> tuple[int, int]:

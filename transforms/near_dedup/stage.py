@@ -43,44 +43,54 @@ def _units(batch: pa.RecordBatch) -> pa.Array:
     return pa.array(np.full(batch.num_rows, -1, np.int32))
 
 
+def sketch(batch: pa.RecordBatch, config: NearDedupConfig, perm: Permutation, bits: int, by_owner: bool):
+    """A doc batch -> (tag, value): "payloads" (signatures, or shingle sets to verify exactly), "nodes" (node
+    ids), "buckets" ((shard, (bucket, doc key) pairs), by bucket shard, or by node shard when exact duplicates
+    must leave the buckets first: `by_owner`), and "signatures" (key, signature: what the index keeps)."""
+    keys = doc_keys(batch)
+    texts = text_column(batch)
+    sig = batch_signatures(texts, config, perm)
+    signatures = components.signature_payloads(keys, sig)
+    yield "signatures", signatures
+    if config.verify == "exact":
+        hashes, doc = shingle_hashes(texts, config.ngram, config.shingle)
+        yield "payloads", components.shingle_payloads(keys, hashes, doc)
+    else:
+        yield "payloads", signatures
+    ids = batch.column(batch.schema.get_field_index("doc_id")).cast(pa.string())
+    yield (
+        "nodes",
+        pa.RecordBatch.from_arrays(
+            [pa.array(keys, pa.uint64()), ids, _units(batch), pa.array(np.full(len(keys), -1, np.int16))],
+            schema=components.NODES,
+        ),
+    )
+    bands, rows = config.bands_rows()
+    pairs = bucket_pairs(sig, keys, bands, rows, earlier=False)
+    keyed = graph.by_shard(pairs, "key", "want", bits) if by_owner else _by_bucket_shard(pairs, bits)
+    for item in keyed:
+        yield "buckets", item
+
+
 class _Sketch(beam.DoFn):
-    """Doc batch -> its payloads (main: signatures, or shingle sets to verify exactly), its node ids ("nodes"),
-    and its (bucket, doc key) pairs ("buckets"), keyed by bucket shard, or by node shard when exact
-    duplicates must leave the buckets first (`by_owner`)."""
+    """Doc batch -> payloads (main), nodes ("nodes") and bucket pairs ("buckets"): `sketch` in Beam."""
 
     def __init__(self, config: NearDedupConfig, bits: int, by_owner: bool):
         self.config, self.bits, self.by_owner = config, bits, by_owner
 
     def setup(self):
         self.perm = Permutation.from_seed(self.config.seed)
-        self.bands, self.rows = self.config.bands_rows()
         self.docs_in = Metrics.counter(STAGE, "docs_in")
 
     def process(self, batch: pa.RecordBatch):
         if batch.num_rows == 0:
             return
         self.docs_in.inc(batch.num_rows)
-        keys = doc_keys(batch)
-        texts = text_column(batch)
-        sig = batch_signatures(texts, self.config, self.perm)
-        if self.config.verify == "exact":
-            hashes, doc = shingle_hashes(texts, self.config.ngram, self.config.shingle)
-            yield components.shingle_payloads(keys, hashes, doc)
-        else:
-            yield components.signature_payloads(keys, sig)
-        ids = batch.column(batch.schema.get_field_index("doc_id")).cast(pa.string())
-        nodes = pa.RecordBatch.from_arrays(
-            [pa.array(keys, pa.uint64()), ids, _units(batch), pa.array(np.full(len(keys), -1, np.int16))],
-            schema=components.NODES,
-        )
-        yield beam.pvalue.TaggedOutput("nodes", nodes)
-        pairs = bucket_pairs(sig, keys, self.bands, self.rows, earlier=False)
-        if self.by_owner:
-            for keyed in graph.by_shard(pairs, "key", "want", self.bits):
-                yield beam.pvalue.TaggedOutput("buckets", keyed)
-        else:
-            for keyed in _by_bucket_shard(pairs, self.bits):
-                yield beam.pvalue.TaggedOutput("buckets", keyed)
+        for tag, value in sketch(batch, self.config, self.perm, self.bits, self.by_owner):
+            if tag == "payloads":
+                yield value
+            elif tag != "signatures":
+                yield beam.pvalue.TaggedOutput(tag, value)
 
 
 def bucket_pairs(sig: np.ndarray, keys: np.ndarray, bands: int, rows: int, earlier: bool) -> pa.RecordBatch:
@@ -229,11 +239,16 @@ class NearDuplicateIds(beam.PTransform):
         self.config, self.exclude, self.bits, self.earlier = config, exclude, bits, earlier
 
     def expand(self, docs):
+        """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
+        "buckets"), when the caller sketched them itself (the pipeline's key pass, in its pool)."""
         config, bits = self.config, self.bits
-        sketched = docs | "Sketch" >> beam.ParDo(
-            _Sketch(config, bits, self.exclude is not None)
-        ).with_outputs("buckets", "nodes", main="payloads")
-        buckets, payloads, nodes = sketched.buckets, sketched.payloads, sketched.nodes
+        if isinstance(docs, dict):
+            buckets, payloads, nodes = docs["buckets"], docs["payloads"], docs["nodes"]
+        else:
+            sketched = docs | "Sketch" >> beam.ParDo(
+                _Sketch(config, bits, self.exclude is not None)
+            ).with_outputs("buckets", "nodes", main="payloads")
+            buckets, payloads, nodes = sketched.buckets, sketched.payloads, sketched.nodes
         if self.exclude is not None:
             excluded = (
                 self.exclude

@@ -1,0 +1,197 @@
+"""The work of one unit in each pass, as plain functions: what a pool worker (etl/unit_pool.py) runs.
+
+`key_unit` reads a unit once for both dedups and returns what their shuffles carry (hash rows, MinHash
+payloads, nodes and bucket pairs), never the text; `write_unit` streams a unit through the whole chain into
+its shards, stats, rejects and index files under staging and returns the unit's result. The models a pass
+needs (tokenizer, quality word lists) load once per process and are kept for its next units.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+
+from etl.flow import Tally, stream_unit
+from etl.index import IndexWriter, signatures_path, write_signatures
+from etl.plan import WorkUnit
+from etl.shard_writer import UnitWriter
+from etl.sources import InputSpec
+from etl.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
+from transforms.schema import text_bytes
+from transforms.stage import RemovalFilter
+
+
+@dataclass(frozen=True, eq=False)
+class KeyJob:
+    config: object
+    staging: str
+    exact: bool
+    near: bool
+    bits: int  # shard bits of the near-dedup shuffles
+    by_owner: bool  # near dedup's bucket pairs go to their node's shard first (exact duplicates leave there)
+
+    def key(self) -> tuple:
+        return ("keys", self.config.hash(), self.staging, self.exact, self.near, self.bits, self.by_owner)
+
+
+@dataclass(frozen=True, eq=False)
+class WriteJob:
+    config: object
+    staging: str
+
+    def key(self) -> tuple:
+        return ("write", self.config.hash(), self.staging)
+
+
+def input_spec(config) -> InputSpec:
+    c = config.input
+    return InputSpec(text_field=c.text_field, id_field=c.id_field, format=c.format, batch_rows=c.batch_rows)
+
+
+def records_verdicts(config) -> bool:
+    """Whether the key pass judges quality (for near dedup) and the write pass may replay its verdicts."""
+    from transforms.quality.verdicts import recordable
+
+    return config.near_dedup.enabled and recordable(config.quality)
+
+
+def with_unit(batch: pa.RecordBatch, unit: int) -> pa.RecordBatch:
+    """The batch with the unit it was read in, which every removal row carries back to its unit."""
+    return batch.append_column("unit", pa.array(np.full(batch.num_rows, unit, np.int32)))
+
+
+# One process's loaded chains, by job: a pool worker keeps them for every unit it is given (the two of the
+# latest run: a long-lived process runs many).
+_loaded: dict = {}
+
+
+def _remember(key: tuple, chain):
+    while len(_loaded) >= 2:
+        _loaded.pop(next(iter(_loaded)))
+    _loaded[key] = chain
+    return chain
+
+
+class _KeyChain:
+    def __init__(self, job: KeyJob):
+        from transforms.near_dedup.minhash import Permutation
+
+        config = job.config
+        self.normalize = build_chain(config, "normalize")
+        self.quality = None
+        if job.near and config.quality.enabled:
+            self.quality = quality_stage(config.quality)
+            self.quality.setup()
+        self.perm = Permutation.from_seed(config.near_dedup.seed) if job.near else None
+        self.record = records_verdicts(config)
+
+
+def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
+    """{"outputs": [(tag, value)] in emission order, "docs_in": docs sketched, "seconds": ...} for a unit.
+
+    Tags: "exact" (exact dedup's hash rows), and near dedup's "payloads", "nodes", "buckets" (keyed by shard).
+    The unit's quality verdicts and MinHash signatures are written under staging for the write pass.
+    """
+    from transforms.exact_dedup import hash_keys
+    from transforms.near_dedup.stage import sketch
+    from transforms.quality.verdicts import record
+
+    started = time.time()
+    chain = _loaded.get(job.key()) or _remember(job.key(), _KeyChain(job))
+    outputs: list[tuple[str, object]] = []
+    verdicts, signatures, sketched = [], [], 0
+    for kind, batch in stream_unit(unit, input_spec(job.config), chain.normalize):
+        if kind != "docs":
+            continue
+        batch = with_unit(batch, unit.index)
+        if job.exact:
+            outputs.append(("exact", hash_keys(batch)))
+        if not job.near:
+            continue
+        if chain.quality is not None:
+            kept, rejects = chain.quality.process(batch)
+            if chain.record:
+                verdicts.append(record(batch, kept, rejects))
+            batch = kept
+        if batch.num_rows == 0:
+            continue
+        sketched += batch.num_rows
+        for tag, value in sketch(batch, job.config.near_dedup, chain.perm, job.bits, job.by_owner):
+            if tag == "signatures":
+                signatures.append(value)
+            else:
+                outputs.append((tag, value))
+    if chain.record and verdicts:  # a unit with no documents: the write pass asks for no verdicts
+        _write_parquet(verdicts_path(job.staging, unit.index), verdicts)
+    if signatures:
+        write_signatures(signatures_path(job.staging, unit.index), signatures)
+    return {"unit": unit.index, "outputs": outputs, "docs_in": sketched, "seconds": time.time() - started}
+
+
+def _write_parquet(path: str, batches: list[pa.RecordBatch]) -> None:
+    import pyarrow.parquet as pq
+
+    with fsspec.open(path, "wb") as fh:
+        pq.write_table(pa.Table.from_batches(batches), fh, compression="zstd")
+
+
+def _write_chain(job: WriteJob) -> list:
+    chain = _loaded.get(job.key())
+    if chain is None:
+        recorded = job.staging if records_verdicts(job.config) else None
+        chain = build_chain(job.config, "tokenize", recorded_quality=recorded)
+        for stage in chain:
+            stage.setup()
+        _remember(job.key(), chain)
+    return chain
+
+
+def write_unit(job: WriteJob, unit: WorkUnit, removals: dict[str, pa.Table]) -> dict:
+    """Write one unit's files under staging; returns its result (also saved as staging/units/uNNNNN.json) and
+    what the driver shows: kept documents and text bytes, seconds."""
+    started = time.time()
+    chain = _write_chain(job)
+    for stage in chain:
+        if isinstance(stage, RecordedQuality):
+            stage.for_unit(unit.index)
+        elif isinstance(stage, RemovalFilter):
+            stage.use(removals.get(stage.name))
+    tally = Tally()
+    writer = UnitWriter(job.staging, unit.index, job.config.output)
+    index = IndexWriter(job.staging, unit.index, job.config)
+    kept_docs = kept_bytes = 0
+    for kind, batch in stream_unit(unit, input_spec(job.config), chain, tally):
+        if kind == "docs":
+            writer.add_docs(batch)
+            index.add(batch)
+            kept_docs += batch.num_rows
+            kept_bytes += text_bytes(batch)
+        else:
+            writer.add_rejects(batch)
+    outputs = writer.close()
+    result = {
+        "unit": unit.index,
+        "files": list(unit.files),
+        "counts": tally.to_dict(),
+        "shards": [vars(f) for f in outputs.shards],
+        "stats": [vars(f) for f in outputs.stats],
+        "rejects": [vars(f) for f in outputs.rejects],
+        "index": index.close(),
+    }
+    with fsspec.open(unit_result_path(job.staging, unit.index), "w") as fh:
+        json.dump(result, fh, sort_keys=True)
+    return {
+        "result": result,
+        "kept_docs": kept_docs,
+        "kept_bytes": kept_bytes,
+        "seconds": time.time() - started,
+    }
+
+
+def unit_result_path(staging: str, unit: int) -> str:
+    return f"{staging}/units/u{unit:05d}.json"
