@@ -190,13 +190,13 @@ def near_removals(table: pa.RecordBatch, earlier: list[str] = ()) -> pa.RecordBa
     )
 
 
-def _near_duplicate_ids(docs, config, exclude, bits: int, earlier=None, urls: list[str] = ()):
+def _near_duplicate_ids(docs, config, exclude, bits: int, earlier=None, urls: list[str] = (), spill=None):
     from transforms.near_dedup import NearDuplicateIds
 
     return (
         docs
         | "NearDuplicateIds"
-        >> NearDuplicateIds(config.near_dedup, exclude=exclude, bits=bits, earlier=earlier)
+        >> NearDuplicateIds(config.near_dedup, exclude=exclude, bits=bits, earlier=earlier, spill=spill)
         | "AsRemovals" >> beam.Map(near_removals, list(urls))
         | "NonEmptyNear" >> beam.Filter(lambda b: b.num_rows > 0)
     )
@@ -221,9 +221,16 @@ def _earlier(p: beam.Pipeline, parents, kind: str, read):
 
 
 def build_pipeline(
-    p: beam.Pipeline, units: list[WorkUnit], config, staging: str, parents=(), processes: int = 0
+    p: beam.Pipeline,
+    units: list[WorkUnit],
+    config,
+    staging: str,
+    parents=(),
+    processes: int = 0,
+    spill: bool = False,
 ) -> None:
-    """`processes`: worker processes of each pass's pool (0: the passes do their units' work inline)."""
+    """`processes`: worker processes of each pass's pool (0: the passes do their units' work inline).
+    `spill`: the bulk of near dedup's joins waits in staging files, not in the runner (the local runner)."""
     total = sum(u.bytes for u in units)
     bits = shuffle_bits(total)
     tagged = [_units(p, units, "ForWrite") | "KeyUnits" >> beam.Map(lambda u: (u.index, ("unit", u)))]
@@ -244,7 +251,8 @@ def build_pipeline(
         if want_near:
             earlier = _earlier(p, parents, "minhash", earlier_signature_rows)
             sketches = {"payloads": keys.payloads, "nodes": keys.nodes, "buckets": keys.buckets}
-            near = _near_duplicate_ids(sketches, config, exact, bits, earlier, urls)
+            spilled = f"{staging}/shuffle" if spill else None
+            near = _near_duplicate_ids(sketches, config, exact, bits, earlier, urls, spilled)
             tagged.append(near | "NearByUnit" >> beam.FlatMap(_by_unit, "near_dedup"))
     _ = (
         tagged

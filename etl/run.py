@@ -163,7 +163,7 @@ def _execute(units: list, config, staging: str, beam_args, parents: list[Parent]
     if config.validation.enabled and (processes or not in_process):
         _import_validation_meanwhile()
     p = beam.Pipeline(options=options)
-    build_pipeline(p, units, config, staging, parents, processes)
+    build_pipeline(p, units, config, staging, parents, processes, spill=in_process)
     try:
         beam_result = p.run()
         beam_result.wait_until_finish()

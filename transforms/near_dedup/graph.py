@@ -15,6 +15,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from transforms.near_dedup import components as cc
+from transforms.spilled import SpillToFiles, unspilled
 
 log = logging.getLogger("corpus_etl")
 STAGE = "near_dedup"
@@ -40,7 +41,7 @@ def held(batches) -> None:
 
 def _tables(tagged, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
     parts: dict[str, list[pa.RecordBatch]] = {tag: [] for tag in schemas}
-    for tag, batch in tagged:
+    for tag, batch in unspilled(tagged):
         parts[tag].append(batch)
     held([b for batches in parts.values() for b in batches])
     return {
@@ -100,7 +101,7 @@ class _Similarity(beam.DoFn):
 
     def process(self, item):
         parts = {"node": [], "want": []}
-        for tag, batch in item[1]:
+        for tag, batch in unspilled(item[1]):
             parts[tag].append(batch)
         held(parts["node"] + parts["want"])
         if not parts["want"]:
@@ -123,18 +124,22 @@ class PairSimilarity(beam.PTransform):
     """Batches of pairs (columns `a`, `b`, any others) -> the same rows with `similarity`, from payloads.
 
     Two GroupByKeys: on a's shard (attach a's payload) then on b's (compare). A payload reaches a worker only
-    with the pairs that need it.
+    with the pairs that need it. `spill`: a URL under which the pairs with a's payload (a payload per edge,
+    the join's bulk) wait in files rather than in the runner's memory (transforms/spilled.py).
     """
 
-    def __init__(self, payloads, schema: pa.Schema, verify: str, bits: int):
+    def __init__(self, payloads, schema: pa.Schema, verify: str, bits: int, spill: str | None = None):
         super().__init__()
         self.payloads, self.schema, self.verify, self.bits = payloads, schema, verify, bits
+        self.spill = spill
 
     def expand(self, pairs):
         schema = pa.schema(self.schema)
         first = _join("ByA", self.payloads, "key", pairs, "a", self.bits) | "AttachA" >> beam.ParDo(
             _AttachPayload(schema, self.bits)
         )
+        if self.spill:
+            first = first | "SpillAttached" >> beam.ParDo(SpillToFiles(self.spill))
         second = (
             (self.payloads | "ByBNodes" >> beam.FlatMap(by_shard, "key", "node", self.bits), first)
             | "ByBFlatten" >> beam.Flatten()
@@ -319,9 +324,10 @@ class Survivors(beam.PTransform):
     """Final stars + node ids + payloads -> removal batches (REMOVALS): every member of a component but its
     smallest doc_id, with that survivor and the similarity to it."""
 
-    def __init__(self, nodes, payloads, rounds, verify: str, bits: int):
+    def __init__(self, nodes, payloads, rounds, verify: str, bits: int, spill: str | None = None):
         super().__init__()
         self.nodes, self.payloads, self.rounds, self.verify, self.bits = nodes, payloads, rounds, verify, bits
+        self.spill = spill
 
     def expand(self, stars):
         _ = self.rounds | "RequireConverged" >> beam.Map(require_converged)
@@ -342,6 +348,7 @@ class Survivors(beam.PTransform):
         )
         return (
             pairs
-            | "SurvivorSimilarity" >> PairSimilarity(self.payloads, schema, self.verify, self.bits)
+            | "SurvivorSimilarity"
+            >> PairSimilarity(self.payloads, schema, self.verify, self.bits, self.spill)
             | "AsRemovals" >> beam.Map(_as_removals)
         )

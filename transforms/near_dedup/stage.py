@@ -234,9 +234,12 @@ class NearDuplicateIds(beam.PTransform):
     the removals elsewhere (the pipeline's write pass) never buffers the corpus.
     """
 
-    def __init__(self, config: NearDedupConfig, exclude=None, bits: int = DEFAULT_BITS, earlier=None):
+    def __init__(
+        self, config: NearDedupConfig, exclude=None, bits: int = DEFAULT_BITS, earlier=None, spill=None
+    ):
         super().__init__()
         self.config, self.exclude, self.bits, self.earlier = config, exclude, bits, earlier
+        self.spill = spill  # a URL: the edge joins' payloads wait there, not in the runner (local runner)
 
     def expand(self, docs):
         """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
@@ -274,12 +277,12 @@ class NearDuplicateIds(beam.PTransform):
         else:
             verified = (
                 edges
-                | "VerifyEdges" >> graph.PairSimilarity(payloads, PAIRS, config.verify, bits)
+                | "VerifyEdges" >> graph.PairSimilarity(payloads, PAIRS, config.verify, bits, self.spill)
                 | "AtThreshold" >> beam.Map(_verified, config.threshold)
             )
         found = verified | "Components" >> graph.ConnectedComponents(None, config.max_rounds)
         return found["stars"] | "Survivors" >> graph.Survivors(
-            nodes, payloads, found["rounds"], config.verify, bits
+            nodes, payloads, found["rounds"], config.verify, bits, self.spill
         )
 
 
