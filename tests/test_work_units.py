@@ -150,17 +150,29 @@ def test_a_run_over_a_split_file_keeps_what_a_one_unit_run_keeps(corpus, tmp_pat
 
 
 def test_the_default_equals_a_worker_per_core_and_reruns_too(corpus, tmp_path, run_cli):
-    # The default is one in-process worker (etl/runner.py); multi_processing with two workers must agree.
-    outs = []
-    for name, beam in (("default", []), ("two", ["--", "--direct_running_mode=multi_processing",
-                                                  "--direct_num_workers=2"]), ("again", [])):  # fmt: skip
+    # The default is one in-process worker (etl/runner.py) that hands each unit to a pool of worker processes
+    # on inputs big enough (etl/unit_pool.py); the pool forced on and off, multi_processing with two workers
+    # and a rerun must all agree, byte for byte.
+    multi = ["--", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    runs = (
+        ("default", [], {}),
+        ("pool", [], {"CORPUS_ETL_PROCESSES": "2"}),
+        ("inline", [], {"CORPUS_ETL_PROCESSES": "0"}),
+        ("two", multi, {}),
+        ("again", [], {}),
+    )
+    outs, logs = [], {}
+    for name, beam, env in runs:
         out = tmp_path / name
         args = ["run", "--input", str(corpus), "--output", str(out), "--set", "input.unit_bytes=4000"]
-        proc = run_cli(*args, *(a for s in FAST for a in ("--set", s)), *beam, timeout=600)
+        proc = run_cli(*args, *(a for s in FAST for a in ("--set", s)), *beam, timeout=600, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         outs.append(comparable_outputs(out, ignore_manifest_keys=("created_at", "run.beam_args")))
-    assert outs[0] == outs[1]
-    assert outs[0] == outs[2]
+        logs[name] = proc.stderr
+    assert "work units run in 2 worker processes" in logs["pool"]
+    assert "worker processes" not in logs["inline"]
+    for other in outs[1:]:
+        assert other == outs[0]
 
 
 def _compressed(path: Path, lines: list[str], kind: str, cut: bool) -> Path:
