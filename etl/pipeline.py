@@ -17,14 +17,13 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindows
 
 from etl.index import earlier_hash_rows, earlier_signature_rows
 from etl.plan import WorkUnit
 from etl.progress import ProgressMeter
-from etl.unit_pool import OrderedPool
 from etl.unit_work import KeyJob, WriteJob, key_unit, write_unit
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
+from transforms.pool import PooledDoFn
 
 log = logging.getLogger("corpus_etl")
 
@@ -57,41 +56,7 @@ def shuffle_bits(total_bytes: int) -> int:
     return min(12, max(4, math.ceil(math.log2(max(total_bytes, 1) / (256 << 20)))))
 
 
-class _PooledUnits(beam.DoFn):
-    """A pass over work units whose per-unit work runs in an OrderedPool (etl/unit_pool.py): results come back
-    in the order the units came, so a run with a pool gives what a run without one gives."""
-
-    def __init__(self, processes: int):
-        self.processes = processes
-        self._pool = None
-
-    def setup(self):
-        self._pool = OrderedPool(self.processes)
-
-    def teardown(self):
-        if self._pool is not None:
-            self._pool.close()
-
-    def process(self, element):
-        for done in self._pool.submit(*self.call(element)):
-            yield from self.emit(done)
-
-    def finish_bundle(self):
-        for done in self._pool.drain():
-            for out in self.emit(done):
-                if isinstance(out, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
-                else:
-                    yield GlobalWindows.windowed_value(out)
-
-    def call(self, element) -> tuple:
-        raise NotImplementedError
-
-    def emit(self, done):
-        raise NotImplementedError
-
-
-class _KeyPass(_PooledUnits):
+class _KeyPass(PooledDoFn):
     """The one key pass: each unit read and normalized once, and only what the dedup shuffles need leaves it.
 
     Main output: exact dedup's hash rows. "payloads", "nodes", "buckets": near dedup's sketches of the
@@ -120,7 +85,7 @@ class _KeyPass(_PooledUnits):
         )  # fmt: skip
 
 
-class _WriteUnit(_PooledUnits):
+class _WriteUnit(PooledDoFn):
     """The write pass: a unit with its own removal rows through the whole chain into shards, stats and
     rejects under staging (etl/unit_work.py); the driver's share is the counters and the progress line."""
 
@@ -190,13 +155,17 @@ def near_removals(table: pa.RecordBatch, earlier: list[str] = ()) -> pa.RecordBa
     )
 
 
-def _near_duplicate_ids(docs, config, exclude, bits: int, earlier=None, urls: list[str] = (), spill=None):
+def _near_duplicate_ids(
+    docs, config, exclude, bits: int, earlier=None, urls: list[str] = (), spill=None, processes: int = 0
+):
     from transforms.near_dedup import NearDuplicateIds
 
     return (
         docs
         | "NearDuplicateIds"
-        >> NearDuplicateIds(config.near_dedup, exclude=exclude, bits=bits, earlier=earlier, spill=spill)
+        >> NearDuplicateIds(
+            config.near_dedup, exclude=exclude, bits=bits, earlier=earlier, spill=spill, processes=processes
+        )
         | "AsRemovals" >> beam.Map(near_removals, list(urls))
         | "NonEmptyNear" >> beam.Filter(lambda b: b.num_rows > 0)
     )
@@ -252,7 +221,7 @@ def build_pipeline(
             earlier = _earlier(p, parents, "minhash", earlier_signature_rows)
             sketches = {"payloads": keys.payloads, "nodes": keys.nodes, "buckets": keys.buckets}
             spilled = f"{staging}/shuffle" if spill else None
-            near = _near_duplicate_ids(sketches, config, exact, bits, earlier, urls, spilled)
+            near = _near_duplicate_ids(sketches, config, exact, bits, earlier, urls, spilled, processes)
             tagged.append(near | "NearByUnit" >> beam.FlatMap(_by_unit, "near_dedup"))
     _ = (
         tagged

@@ -32,6 +32,7 @@ from etl.reachability import check_reachable
 from etl.runner import is_local_runner, pipeline_options
 from etl.sources import expand_inputs
 from etl.unit_work import unit_result_path
+from transforms import pool
 
 log = logging.getLogger("corpus_etl")
 
@@ -168,7 +169,7 @@ def _execute(units: list, config, staging: str, beam_args, parents: list[Parent]
         beam_result = p.run()
         beam_result.wait_until_finish()
     finally:
-        unit_pool.shutdown()
+        pool.shutdown()
     counters = stage_counters(beam_result)
     if config.near_dedup.enabled:
         log.info("near dedup steps: %s", json.dumps(namespace_counters(beam_result, "near_dedup")))

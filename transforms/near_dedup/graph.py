@@ -15,7 +15,8 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from transforms.near_dedup import components as cc
-from transforms.spilled import SpillToFiles, unspilled
+from transforms.pool import PooledDoFn
+from transforms.spilled import spill, unspilled
 
 log = logging.getLogger("corpus_etl")
 STAGE = "near_dedup"
@@ -74,50 +75,77 @@ def _distinct_pairs(pairs: pa.Table) -> pa.Table:
     return pairs.take(pa.array(order[first]))
 
 
-class _AttachPayload(beam.DoFn):
-    """Hop one of a pair similarity: pairs (a, b, ...) get a's payload, and move to b's shard."""
+def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str | None) -> list:
+    """Hop one of a pair similarity, for one shard's group: pairs (a, b, ...) get a's payload and go to b's
+    shard, as batches or (`spill_root`) as one spilled file per shard."""
+    t = _tables(tagged, {"node": cc.PAYLOADS, "want": schema})
+    keys, nodes = cc.distinct_by_key(t["node"])
+    pairs = _distinct_pairs(t["want"])
+    if pairs.num_rows == 0:
+        return []
+    at = cc.lookup(keys, pairs.column("a").to_numpy())
+    with_a = pairs.append_column("payload_a", nodes.column("payload").take(pa.array(at)))
+    out = [
+        item for batch in with_a.combine_chunks().to_batches() for item in by_shard(batch, "b", "want", bits)
+    ]
+    if spill_root:
+        by_dest: dict[int, list[pa.RecordBatch]] = {}
+        for shard, (_, batch) in out:
+            by_dest.setdefault(shard, []).append(batch)
+        out = [(shard, ("want", spill(spill_root, batches))) for shard, batches in sorted(by_dest.items())]
+    return [pairs.num_rows, out]
 
-    def __init__(self, schema: pa.Schema, bits: int):
-        self.schema, self.bits = schema, bits
 
-    def process(self, item):
-        t = _tables(item[1], {"node": cc.PAYLOADS, "want": self.schema})
-        keys, nodes = cc.distinct_by_key(t["node"])
-        pairs = _distinct_pairs(t["want"])
-        if pairs.num_rows == 0:
-            return
-        Metrics.counter(STAGE, "pairs_attached").inc(pairs.num_rows)
-        at = cc.lookup(keys, pairs.column("a").to_numpy())
-        with_a = pairs.append_column("payload_a", nodes.column("payload").take(pa.array(at)))
-        for batch in with_a.combine_chunks().to_batches():
-            yield from by_shard(batch, "b", "want", self.bits)
+class _AttachPayload(PooledDoFn):
+    def __init__(self, schema: pa.Schema, bits: int, spill_root: str | None, processes: int):
+        super().__init__(processes)
+        self.schema, self.bits, self.spill_root = schema, bits, spill_root
+
+    def call(self, item) -> tuple:
+        return attach_payload, list(item[1]), self.schema, self.bits, self.spill_root
+
+    def emit(self, done):
+        if done:
+            attached, out = done
+            Metrics.counter(STAGE, "pairs_attached").inc(attached)
+            yield from out
 
 
-class _Similarity(beam.DoFn):
-    """Hop two: pairs with a's payload meet b's payload; the similarity joins the pair's columns."""
+def similarity(tagged: list, verify: str) -> list:
+    """Hop two, for one shard's group: pairs with a's payload meet b's payload; [pairs, batches] with the
+    similarity as a column (and without the payloads)."""
+    parts = {"node": [], "want": []}
+    for tag, batch in unspilled(tagged):
+        parts[tag].append(batch)
+    held(parts["node"] + parts["want"])
+    if not parts["want"]:
+        return []
+    nodes = pa.Table.from_batches(parts["node"], cc.PAYLOADS)
+    keys, nodes = cc.distinct_by_key(nodes)
+    pairs = pa.Table.from_batches(parts["want"])
+    at = cc.lookup(keys, pairs.column("b").to_numpy())
+    sim = cc.payload_similarity(
+        pairs.column("payload_a").combine_chunks(),
+        nodes.column("payload").take(pa.array(at)).combine_chunks(),
+        verify,
+    )
+    pairs = pairs.drop_columns(["payload_a"]).append_column("similarity", pa.array(sim, pa.float64()))
+    return [pairs.num_rows, pairs.combine_chunks().to_batches()]
 
-    def __init__(self, verify: str):
+
+class _Similarity(PooledDoFn):
+    def __init__(self, verify: str, processes: int):
+        super().__init__(processes)
         self.verify = verify
 
-    def process(self, item):
-        parts = {"node": [], "want": []}
-        for tag, batch in unspilled(item[1]):
-            parts[tag].append(batch)
-        held(parts["node"] + parts["want"])
-        if not parts["want"]:
-            return
-        nodes = pa.Table.from_batches(parts["node"], cc.PAYLOADS)
-        keys, nodes = cc.distinct_by_key(nodes)
-        pairs = pa.Table.from_batches(parts["want"])
-        Metrics.counter(STAGE, "pairs_compared").inc(pairs.num_rows)
-        at = cc.lookup(keys, pairs.column("b").to_numpy())
-        sim = cc.payload_similarity(
-            pairs.column("payload_a").combine_chunks(),
-            nodes.column("payload").take(pa.array(at)).combine_chunks(),
-            self.verify,
-        )
-        pairs = pairs.drop_columns(["payload_a"]).append_column("similarity", pa.array(sim, pa.float64()))
-        yield from pairs.combine_chunks().to_batches()
+    def call(self, item) -> tuple:
+        return similarity, list(item[1]), self.verify
+
+    def emit(self, done):
+        if done:
+            compared, batches = done
+            Metrics.counter(STAGE, "pairs_compared").inc(compared)
+            yield from batches
 
 
 class PairSimilarity(beam.PTransform):
@@ -128,24 +156,22 @@ class PairSimilarity(beam.PTransform):
     the join's bulk) wait in files rather than in the runner's memory (transforms/spilled.py).
     """
 
-    def __init__(self, payloads, schema: pa.Schema, verify: str, bits: int, spill: str | None = None):
+    def __init__(self, payloads, schema: pa.Schema, verify: str, bits: int, spill=None, processes: int = 0):
         super().__init__()
         self.payloads, self.schema, self.verify, self.bits = payloads, schema, verify, bits
-        self.spill = spill
+        self.spill, self.processes = spill, processes
 
     def expand(self, pairs):
         schema = pa.schema(self.schema)
         first = _join("ByA", self.payloads, "key", pairs, "a", self.bits) | "AttachA" >> beam.ParDo(
-            _AttachPayload(schema, self.bits)
+            _AttachPayload(schema, self.bits, self.spill, self.processes)
         )
-        if self.spill:
-            first = first | "SpillAttached" >> beam.ParDo(SpillToFiles(self.spill))
         second = (
             (self.payloads | "ByBNodes" >> beam.FlatMap(by_shard, "key", "node", self.bits), first)
             | "ByBFlatten" >> beam.Flatten()
             | "ByBGroup" >> beam.GroupByKey()
         )
-        return second | "Compare" >> beam.ParDo(_Similarity(self.verify))
+        return second | "Compare" >> beam.ParDo(_Similarity(self.verify, self.processes))
 
 
 # Edges a round's shard holds, about: the rounds take as many shards as the verified edges need, so a small
@@ -324,10 +350,10 @@ class Survivors(beam.PTransform):
     """Final stars + node ids + payloads -> removal batches (REMOVALS): every member of a component but its
     smallest doc_id, with that survivor and the similarity to it."""
 
-    def __init__(self, nodes, payloads, rounds, verify: str, bits: int, spill: str | None = None):
+    def __init__(self, nodes, payloads, rounds, verify: str, bits: int, spill=None, processes: int = 0):
         super().__init__()
         self.nodes, self.payloads, self.rounds, self.verify, self.bits = nodes, payloads, rounds, verify, bits
-        self.spill = spill
+        self.spill, self.processes = spill, processes
 
     def expand(self, stars):
         _ = self.rounds | "RequireConverged" >> beam.Map(require_converged)
@@ -349,6 +375,6 @@ class Survivors(beam.PTransform):
         return (
             pairs
             | "SurvivorSimilarity"
-            >> PairSimilarity(self.payloads, schema, self.verify, self.bits, self.spill)
+            >> PairSimilarity(self.payloads, schema, self.verify, self.bits, self.spill, self.processes)
             | "AsRemovals" >> beam.Map(_as_removals)
         )

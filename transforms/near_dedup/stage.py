@@ -235,11 +235,20 @@ class NearDuplicateIds(beam.PTransform):
     """
 
     def __init__(
-        self, config: NearDedupConfig, exclude=None, bits: int = DEFAULT_BITS, earlier=None, spill=None
+        self,
+        config: NearDedupConfig,
+        exclude=None,
+        bits: int = DEFAULT_BITS,
+        earlier=None,
+        spill=None,
+        processes: int = 0,
     ):
         super().__init__()
         self.config, self.exclude, self.bits, self.earlier = config, exclude, bits, earlier
         self.spill = spill  # a URL: the edge joins' payloads wait there, not in the runner (local runner)
+        self.processes = (
+            processes  # the edge joins' work in a pool of this many processes (transforms/pool.py)
+        )
 
     def expand(self, docs):
         """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
@@ -277,12 +286,13 @@ class NearDuplicateIds(beam.PTransform):
         else:
             verified = (
                 edges
-                | "VerifyEdges" >> graph.PairSimilarity(payloads, PAIRS, config.verify, bits, self.spill)
+                | "VerifyEdges"
+                >> graph.PairSimilarity(payloads, PAIRS, config.verify, bits, self.spill, self.processes)
                 | "AtThreshold" >> beam.Map(_verified, config.threshold)
             )
         found = verified | "Components" >> graph.ConnectedComponents(None, config.max_rounds)
         return found["stars"] | "Survivors" >> graph.Survivors(
-            nodes, payloads, found["rounds"], config.verify, bits, self.spill
+            nodes, payloads, found["rounds"], config.verify, bits, self.spill, self.processes
         )
 
 

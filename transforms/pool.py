@@ -1,0 +1,122 @@
+"""Every core on the local runner: work handed to a pool of processes, results read back in submission order.
+
+Beam's local runner is one process by default (`multi_processing` lost grouped elements, docs/runners.md), and
+the heavy per-element work of this project (parse, normalize, quality, hashes, MinHash, tokenize, Parquet, edge
+verification) is Python or numpy that holds one core. `PooledDoFn` hands each element's work, a pure function,
+to a worker process and emits the results in the order the elements came: the DoFn's outputs are the ones it
+would give doing the work itself, so a run with a pool is byte-identical to one without. With `processes` 0
+the work runs inline: what a distributed runner's workers do, each already one process per core.
+
+The pool is started from a fork server (a clean process with the work modules imported), not forked from
+the driver, whose threads (Beam's, the lease renewer) could hold locks at fork time. One pool per process,
+shared by every pooled step, so the models a worker loads serve all of them.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
+
+# Imported once in the fork server, so that every worker starts with them.
+PRELOAD = ["etl.unit_work", "transforms.near_dedup.graph"]
+
+
+def _init_worker(level: int) -> None:
+    """Pool workers log our progress lines like the driver (the fork server has no handlers)."""
+    from etl.logs import configure_logging
+
+    configure_logging(logging.getLevelName(logging.getLogger().level))
+    logging.getLogger("corpus_etl").setLevel(level)
+
+
+_executors: dict[int, ProcessPoolExecutor] = {}
+
+
+def _executor(processes: int) -> ProcessPoolExecutor:
+    """One pool per process and size, shared by both passes (their models load once per worker)."""
+    if processes not in _executors:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        _executors[processes] = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(logging.getLogger("corpus_etl").getEffectiveLevel(),),
+        )
+    return _executors[processes]
+
+
+def shutdown() -> None:
+    """Stop every pool's workers (the end of a run: idle workers would keep their memory)."""
+    while _executors:
+        _executors.popitem()[1].shutdown(wait=True, cancel_futures=True)
+
+
+class OrderedPool:
+    """Submit calls; read back their results in submission order, at most `processes + 1` in flight.
+
+    `processes` 0 runs each call inline at submission.
+    """
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        self._pending: collections.deque[Future] = collections.deque()
+
+    def submit(self, fn: Callable, *args) -> Iterator:
+        """Start fn(*args); yields the results that are due now (the oldest, once too many are in flight)."""
+        if self.processes <= 0:
+            yield fn(*args)
+            return
+        self._pending.append(_executor(self.processes).submit(fn, *args))
+        while len(self._pending) > self.processes + 1:
+            yield self._pending.popleft().result()
+
+    def drain(self) -> Iterator:
+        """Every result still due, in submission order."""
+        while self._pending:
+            yield self._pending.popleft().result()
+
+    def close(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+
+
+class PooledDoFn(beam.DoFn):
+    """A DoFn whose work per element, `call(element) -> (fn, *args)`, runs in an OrderedPool; `emit(result)`
+    turns each result into outputs, in element order (`finish_bundle` emits the last ones)."""
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        self._pool = None
+
+    def setup(self):
+        self._pool = OrderedPool(self.processes)
+
+    def teardown(self):
+        if self._pool is not None:
+            self._pool.close()
+
+    def process(self, element):
+        for done in self._pool.submit(*self.call(element)):
+            yield from self.emit(done)
+
+    def finish_bundle(self):
+        for done in self._pool.drain():
+            for out in self.emit(done):
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+                else:
+                    yield GlobalWindows.windowed_value(out)
+
+    def call(self, element) -> tuple:
+        raise NotImplementedError
+
+    def emit(self, done):
+        raise NotImplementedError
