@@ -206,7 +206,8 @@ def build_pipeline(
     want_exact, want_near = config.exact_dedup.enabled, config.near_dedup.enabled
     if want_exact or want_near:
         exact_after = want_exact and want_near  # exact duplicates leave near dedup's buckets first
-        job = KeyJob(config, staging, want_exact, want_near, bits, by_owner=exact_after)
+        spilled = f"{staging}/shuffle" if spill else None
+        job = KeyJob(config, staging, want_exact, want_near, bits, by_owner=exact_after, spill=spilled)
         keys = _units(p, units, "ForKeys") | "ReadForKeys" >> beam.ParDo(
             _KeyPass(job, processes)
         ).with_outputs("payloads", "nodes", "buckets", main="exact")
@@ -220,7 +221,6 @@ def build_pipeline(
         if want_near:
             earlier = _earlier(p, parents, "minhash", earlier_signature_rows)
             sketches = {"payloads": keys.payloads, "nodes": keys.nodes, "buckets": keys.buckets}
-            spilled = f"{staging}/shuffle" if spill else None
             near = _near_duplicate_ids(sketches, config, exact, bits, earlier, urls, spilled, processes)
             tagged.append(near | "NearByUnit" >> beam.FlatMap(_by_unit, "near_dedup"))
     _ = (

@@ -179,16 +179,23 @@ def _stream_fault(url: str, lineno: int, err: BaseException) -> dict:
     return input_reject(url, lineno + 1, *stream_fault(url, lineno, err))
 
 
+# A batch ends at `batch_rows` documents or at this much JSON, whichever comes first: the quality rules hold
+# several times a batch's text in Python objects, so 4,096 long documents (30 MB) cost a worker a gigabyte.
+BATCH_BYTES = 4 << 20
+
+
 def _read_jsonl(
     url: str, stream, spec: InputSpec, first_line: int = 1
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
     docs: dict[str, list] = {name: [] for name in DOC_SCHEMA.names}
     rejects: list[dict] = []
     lineno = first_line - 1
+    held = 0
     try:
         # A damaged stream raises before handing back its partial last line, which so stays in the file reject.
         for raw in stream:
             lineno += 1
+            held += len(raw)
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark some exporters write: not part of the JSON
             text, doc_id, meta, reason, detail = _parse_guarded(raw.rstrip(b"\r\n"), spec)
@@ -201,9 +208,10 @@ def _read_jsonl(
             docs["source"].append(url)
             docs["meta"].append(meta)
             docs["line"].append(lineno)
-            if len(docs["text"]) >= spec.batch_rows:
+            if len(docs["text"]) >= spec.batch_rows or held >= BATCH_BYTES:
                 yield "docs", _doc_batch(docs)
                 docs = {name: [] for name in DOC_SCHEMA.names}
+                held = 0
     except STREAM_ERRORS as err:
         rejects.append(_stream_fault(url, lineno, err))
     if docs["text"]:

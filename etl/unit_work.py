@@ -8,6 +8,8 @@ needs (tokenizer, quality word lists) load once per process and are kept for its
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import time
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ class KeyJob:
     near: bool
     bits: int  # shard bits of the near-dedup shuffles
     by_owner: bool  # near dedup's bucket pairs go to their node's shard first (exact duplicates leave there)
+    spill: str | None = None  # near dedup's payloads and bucket pairs wait in files under this URL
 
     def key(self) -> tuple:
         return ("keys", self.config.hash(), self.staging, self.exact, self.near, self.bits, self.by_owner)
@@ -94,17 +97,21 @@ class _KeyChain:
 def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     """{"outputs": [(tag, value)] in emission order, "docs_in": docs sketched, "seconds": ...} for a unit.
 
-    Tags: "exact" (exact dedup's hash rows), and near dedup's "payloads", "nodes", "buckets" (keyed by shard).
+    Tags: "exact" (exact dedup's hash rows), and near dedup's "nodes", "payloads" (keyed by node shard) and
+    "buckets" (keyed by shard), the keyed ones as one spilled file per shard when the job says where.
     The unit's quality verdicts and MinHash signatures are written under staging for the write pass.
     """
     from transforms.exact_dedup import hash_keys
+    from transforms.near_dedup.graph import by_shard
     from transforms.near_dedup.stage import sketch
     from transforms.quality.verdicts import record
+    from transforms.spilled import spill_keyed
 
     started = time.time()
     chain = _loaded.get(job.key()) or _remember(job.key(), _KeyChain(job))
     outputs: list[tuple[str, object]] = []
     verdicts, signatures, sketched = [], [], 0
+    keyed: dict[str, list] = {"payloads": [], "buckets": []}
     for kind, batch in stream_unit(unit, input_spec(job.config), chain.normalize):
         if kind != "docs":
             continue
@@ -124,13 +131,31 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
         for tag, value in sketch(batch, job.config.near_dedup, chain.perm, job.bits, job.by_owner):
             if tag == "signatures":
                 signatures.append(value)
+            elif tag == "payloads":
+                keyed["payloads"].extend(by_shard(value, "key", "node", job.bits))
+            elif tag == "buckets":
+                keyed["buckets"].append(value)
             else:
                 outputs.append((tag, value))
+    for tag, items in keyed.items():  # one file per shard and unit, not a batch per batch of documents
+        outputs.extend((tag, item) for item in (spill_keyed(job.spill, items) if job.spill else items))
     if chain.record and verdicts:  # a unit with no documents: the write pass asks for no verdicts
         _write_parquet(verdicts_path(job.staging, unit.index), verdicts)
     if signatures:
         write_signatures(signatures_path(job.staging, unit.index), signatures)
+    release_memory()
     return {"unit": unit.index, "outputs": outputs, "docs_in": sketched, "seconds": time.time() - started}
+
+
+def release_memory() -> None:
+    """Hand what a unit freed back to the system (Python's and Arrow's allocators keep it otherwise, and a
+    worker's RSS then stays at its biggest unit's peak for the rest of the run)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _write_parquet(path: str, batches: list[pa.RecordBatch]) -> None:
@@ -185,6 +210,7 @@ def write_unit(job: WriteJob, unit: WorkUnit, removals: dict[str, pa.Table]) -> 
     }
     with fsspec.open(unit_result_path(job.staging, unit.index), "w") as fh:
         json.dump(result, fh, sort_keys=True)
+    release_memory()
     return {
         "result": result,
         "kept_docs": kept_docs,

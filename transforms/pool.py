@@ -7,8 +7,7 @@ to a worker process and emits the results in the order the elements came: the Do
 would give doing the work itself, so a run with a pool is byte-identical to one without. With `processes` 0
 the work runs inline: what a distributed runner's workers do, each already one process per core.
 
-The pool is started from a fork server (a clean process with the work modules imported), not forked from
-the driver, whose threads (Beam's, the lease renewer) could hold locks at fork time. One pool per process,
+The pool is started from a fork server (a clean process), not forked from the driver, whose threads (Beam's, the lease renewer) could hold locks at fork time. One pool per process,
 shared by every pooled step, so the models a worker loads serve all of them.
 """
 
@@ -23,8 +22,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
-# Imported once in the fork server, so that every worker starts with them.
-PRELOAD = ["etl.unit_work", "transforms.near_dedup.graph"]
+# Nothing is imported in the fork server: its pages would count again in every worker's RSS (each worker
+# imports what its first call needs, about a second, once per run).
+PRELOAD: list[str] = []
 
 
 def _init_worker(level: int) -> None:

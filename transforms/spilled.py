@@ -27,6 +27,14 @@ def spill(root: str, batches: list[pa.RecordBatch]) -> str:
     return url
 
 
+def spill_keyed(root: str, items) -> list:
+    """(key, (tag, batch)) items -> (key, (tag, URL)): one file per key and tag, in first-seen order."""
+    slots: dict[tuple, list[pa.RecordBatch]] = {}
+    for key, (tag, batch) in items:
+        slots.setdefault((key, tag), []).append(batch)
+    return [(key, (tag, spill(root, batches))) for (key, tag), batches in slots.items()]
+
+
 def unspilled(tagged):
     """A group's (tag, batch) values, each spilled file read back into its batches."""
     for tag, value in tagged:

@@ -37,7 +37,16 @@ def by_shard(batch: pa.RecordBatch, column: str, tag: str, bits: int, salt: int 
 def held(batches) -> None:
     """Record the bytes one group puts in a worker's hands: the figure that must not grow with the corpus
     (bench/near_dedup.py reads its maximum)."""
-    Metrics.distribution(STAGE, "group_bytes").update(int(sum(b.nbytes for b in batches)))
+    held_bytes(sum(b.nbytes for b in batches))
+
+
+def held_bytes(nbytes: int) -> None:
+    """`held` for a group whose work ran in a pool worker, which only reports the figure back."""
+    Metrics.distribution(STAGE, "group_bytes").update(int(nbytes))
+
+
+def group_bytes(tagged) -> int:
+    return int(sum(b.nbytes for _, b in tagged))
 
 
 def _tables(tagged, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
@@ -51,16 +60,14 @@ def _tables(tagged, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
     }
 
 
-def _join(label: str, nodes, nodes_column: str, requests, request_column: str, bits: int, salt: int = 0):
-    """Flatten a node table and requests into one GroupByKey on the shard of the join key."""
-    return (
-        (
-            nodes | f"{label}Nodes" >> beam.FlatMap(by_shard, nodes_column, "node", bits, salt),
-            requests | f"{label}Requests" >> beam.FlatMap(by_shard, request_column, "want", bits, salt),
-        )
-        | f"{label}Flatten" >> beam.Flatten()
-        | f"{label}Group" >> beam.GroupByKey()
-    )
+def _join(label: str, nodes, nodes_column, requests, request_column, bits: int, salt: int = 0):
+    """Flatten a node table and requests into one GroupByKey on the shard of the join key; a column of None
+    says that side is keyed already ((shard, (tag, batch)) items, as `by_shard` makes them)."""
+    if nodes_column is not None:
+        nodes = nodes | f"{label}Nodes" >> beam.FlatMap(by_shard, nodes_column, "node", bits, salt)
+    if request_column is not None:
+        requests = requests | f"{label}Requests" >> beam.FlatMap(by_shard, request_column, "want", bits, salt)
+    return (nodes, requests) | f"{label}Flatten" >> beam.Flatten() | f"{label}Group" >> beam.GroupByKey()
 
 
 def _distinct_pairs(pairs: pa.Table) -> pa.Table:
@@ -78,6 +85,7 @@ def _distinct_pairs(pairs: pa.Table) -> pa.Table:
 def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str | None) -> list:
     """Hop one of a pair similarity, for one shard's group: pairs (a, b, ...) get a's payload and go to b's
     shard, as batches or (`spill_root`) as one spilled file per shard."""
+    tagged = list(unspilled(tagged))
     t = _tables(tagged, {"node": cc.PAYLOADS, "want": schema})
     keys, nodes = cc.distinct_by_key(t["node"])
     pairs = _distinct_pairs(t["want"])
@@ -93,7 +101,7 @@ def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str |
         for shard, (_, batch) in out:
             by_dest.setdefault(shard, []).append(batch)
         out = [(shard, ("want", spill(spill_root, batches))) for shard, batches in sorted(by_dest.items())]
-    return [pairs.num_rows, out]
+    return [pairs.num_rows, out, group_bytes(tagged)]
 
 
 class _AttachPayload(PooledDoFn):
@@ -106,7 +114,8 @@ class _AttachPayload(PooledDoFn):
 
     def emit(self, done):
         if done:
-            attached, out = done
+            attached, out, nbytes = done
+            held_bytes(nbytes)
             Metrics.counter(STAGE, "pairs_attached").inc(attached)
             yield from out
 
@@ -117,7 +126,6 @@ def similarity(tagged: list, verify: str) -> list:
     parts = {"node": [], "want": []}
     for tag, batch in unspilled(tagged):
         parts[tag].append(batch)
-    held(parts["node"] + parts["want"])
     if not parts["want"]:
         return []
     nodes = pa.Table.from_batches(parts["node"], cc.PAYLOADS)
@@ -130,7 +138,8 @@ def similarity(tagged: list, verify: str) -> list:
         verify,
     )
     pairs = pairs.drop_columns(["payload_a"]).append_column("similarity", pa.array(sim, pa.float64()))
-    return [pairs.num_rows, pairs.combine_chunks().to_batches()]
+    nbytes = sum(b.nbytes for b in parts["node"] + parts["want"])
+    return [pairs.num_rows, pairs.combine_chunks().to_batches(), nbytes]
 
 
 class _Similarity(PooledDoFn):
@@ -143,7 +152,8 @@ class _Similarity(PooledDoFn):
 
     def emit(self, done):
         if done:
-            compared, batches = done
+            compared, batches, nbytes = done
+            held_bytes(nbytes)
             Metrics.counter(STAGE, "pairs_compared").inc(compared)
             yield from batches
 
@@ -152,25 +162,25 @@ class PairSimilarity(beam.PTransform):
     """Batches of pairs (columns `a`, `b`, any others) -> the same rows with `similarity`, from payloads.
 
     Two GroupByKeys: on a's shard (attach a's payload) then on b's (compare). A payload reaches a worker only
-    with the pairs that need it. `spill`: a URL under which the pairs with a's payload (a payload per edge,
-    the join's bulk) wait in files rather than in the runner's memory (transforms/spilled.py).
+    with the pairs that need it. `payloads` are keyed by node shard already ((shard, ("node", batch))), and
+    so are the pairs when `keyed_pairs` ((shard of a, ("want", batch))). `spill`: a URL under which the
+    pairs with a's payload (a payload per edge, the join's bulk) wait in files rather than in the runner's
+    memory (transforms/spilled.py). `processes`: both hops run in a pool of that many (transforms/pool.py).
     """
 
-    def __init__(self, payloads, schema: pa.Schema, verify: str, bits: int, spill=None, processes: int = 0):
+    def __init__(
+        self, payloads, schema, verify: str, bits: int, spill=None, processes: int = 0, keyed_pairs=False
+    ):
         super().__init__()
         self.payloads, self.schema, self.verify, self.bits = payloads, schema, verify, bits
-        self.spill, self.processes = spill, processes
+        self.spill, self.processes, self.keyed_pairs = spill, processes, keyed_pairs
 
     def expand(self, pairs):
         schema = pa.schema(self.schema)
-        first = _join("ByA", self.payloads, "key", pairs, "a", self.bits) | "AttachA" >> beam.ParDo(
-            _AttachPayload(schema, self.bits, self.spill, self.processes)
-        )
-        second = (
-            (self.payloads | "ByBNodes" >> beam.FlatMap(by_shard, "key", "node", self.bits), first)
-            | "ByBFlatten" >> beam.Flatten()
-            | "ByBGroup" >> beam.GroupByKey()
-        )
+        first = _join(
+            "ByA", self.payloads, None, pairs, None if self.keyed_pairs else "a", self.bits
+        ) | "AttachA" >> beam.ParDo(_AttachPayload(schema, self.bits, self.spill, self.processes))
+        second = _join("ByB", self.payloads, None, first, None, self.bits)
         return second | "Compare" >> beam.ParDo(_Similarity(self.verify, self.processes))
 
 

@@ -22,7 +22,9 @@ from transforms.near_dedup.minhash import Permutation, band_hashes
 from transforms.near_dedup.params import NearDedupConfig
 from transforms.near_dedup.shingles import shingle_hashes
 from transforms.near_dedup.sketch import batch_signatures, text_column
+from transforms.pool import PooledDoFn
 from transforms.rejects import rejects_from_docs
+from transforms.spilled import spill_keyed, unspilled
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
@@ -134,36 +136,36 @@ def _by_bucket_shard(pairs: pa.RecordBatch, bits: int):
     for shard in range(1 << bits):
         part = order[bounds[shard] : bounds[shard + 1]]
         if len(part):
-            yield shard, pairs.take(pa.array(part))
+            yield shard, ("bucket", pairs.take(pa.array(part)))
 
 
-class _DropExcluded(beam.DoFn):
+def drop_excluded(tagged: list, bits: int, spill_root: str | None) -> list:
     """A node shard's (bucket, doc) pairs without the docs that `exclude` names (the exact duplicates), so
-    that the graph is the one over the documents that survive exact dedup; then on to the bucket shards."""
+    that the graph is the one over the documents that survive exact dedup; keyed on to the bucket shards.
+    [group bytes, items], the items spilled to files under `spill_root` when given."""
+    excluded, pairs = [np.zeros(0, np.uint64)], []
+    for tag, batch in unspilled(tagged):
+        if tag == "node":
+            excluded.append(batch.column(batch.schema.get_field_index("key")).to_numpy())
+        else:
+            pairs.append(batch)
+    if not pairs:
+        return []
+    nbytes = sum(b.nbytes for b in pairs)
+    table = pa.Table.from_batches(pairs, BUCKETS)
+    keep = ~np.isin(table.column("key").to_numpy(), np.concatenate(excluded))
+    out = [
+        item
+        for batch in table.filter(pa.array(keep)).combine_chunks().to_batches()
+        for item in _by_bucket_shard(batch, bits)
+    ]
+    return [nbytes, spill_keyed(spill_root, out) if spill_root else out]
 
-    def __init__(self, bits: int):
-        self.bits = bits
 
-    def process(self, item):
-        excluded, pairs = [np.zeros(0, np.uint64)], []
-        for tag, batch in item[1]:
-            if tag == "node":
-                excluded.append(batch.column(batch.schema.get_field_index("key")).to_numpy())
-            else:
-                pairs.append(batch)
-        if not pairs:
-            return
-        graph.held(pairs)
-        table = pa.Table.from_batches(pairs, BUCKETS)
-        keep = ~np.isin(table.column("key").to_numpy(), np.concatenate(excluded))
-        for batch in table.filter(pa.array(keep)).combine_chunks().to_batches():
-            yield from _by_bucket_shard(batch, self.bits)
-
-
-def _candidate_edges(shard_and_pairs) -> pa.RecordBatch:
-    """All (bucket, doc) pairs of one bucket shard -> its candidate edges (one batch, columns a < b)."""
-    batches = list(shard_and_pairs[1])
-    graph.held(batches)
+def candidate_edges(tagged: list, bits: int, spill_root: str | None, keyed: bool) -> list:
+    """All (bucket, doc) pairs of one bucket shard -> [group bytes, candidate edges, items]: one batch of its
+    edges (columns a < b), or, `keyed`, that batch by the shard of `a` (spilled under `spill_root`)."""
+    batches = [b for _, b in unspilled(tagged)]
     table = pa.Table.from_batches(batches, BUCKETS)
     keys = table.column("key").to_numpy()
     u, v = candidate_pairs(table.column("bucket").to_numpy(), keys)
@@ -171,8 +173,41 @@ def _candidate_edges(shard_and_pairs) -> pa.RecordBatch:
     if len(earlier):  # two documents that earlier runs kept: nothing of this run to decide
         keep = ~(np.isin(u, earlier) & np.isin(v, earlier))
         u, v = u[keep], v[keep]
-    Metrics.counter(STAGE, "candidate_pairs").inc(len(u))
-    return pa.RecordBatch.from_arrays([pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=PAIRS)
+    edges = pa.RecordBatch.from_arrays([pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=PAIRS)
+    out = [edges]
+    if keyed:
+        out = list(graph.by_shard(edges, "a", "want", bits))
+        out = spill_keyed(spill_root, out) if spill_root else out
+    return [sum(b.nbytes for b in batches), len(u), out]
+
+
+class _DropExcluded(PooledDoFn):
+    def __init__(self, bits: int, spill_root: str | None, processes: int):
+        super().__init__(processes)
+        self.bits, self.spill_root = bits, spill_root
+
+    def call(self, item) -> tuple:
+        return drop_excluded, list(item[1]), self.bits, self.spill_root
+
+    def emit(self, done):
+        if done:
+            graph.held_bytes(done[0])
+            yield from done[1]
+
+
+class _CandidateEdges(PooledDoFn):
+    def __init__(self, bits: int, spill_root: str | None, keyed: bool, processes: int):
+        super().__init__(processes)
+        self.bits, self.spill_root, self.keyed = bits, spill_root, keyed
+
+    def call(self, item) -> tuple:
+        return candidate_edges, list(item[1]), self.bits, self.spill_root, self.keyed
+
+    def emit(self, done):
+        nbytes, count, out = done
+        graph.held_bytes(nbytes)
+        Metrics.counter(STAGE, "candidate_pairs").inc(count)
+        yield from out
 
 
 def _verified(batch: pa.RecordBatch, threshold: float) -> pa.RecordBatch:
@@ -253,14 +288,17 @@ class NearDuplicateIds(beam.PTransform):
     def expand(self, docs):
         """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
         "buckets"), when the caller sketched them itself (the pipeline's key pass, in its pool)."""
-        config, bits = self.config, self.bits
-        if isinstance(docs, dict):
+        config, bits, spill, processes = self.config, self.bits, self.spill, self.processes
+        if isinstance(docs, dict):  # payloads keyed by node shard, as `sketch_unit` makes them
             buckets, payloads, nodes = docs["buckets"], docs["payloads"], docs["nodes"]
         else:
             sketched = docs | "Sketch" >> beam.ParDo(
                 _Sketch(config, bits, self.exclude is not None)
             ).with_outputs("buckets", "nodes", main="payloads")
-            buckets, payloads, nodes = sketched.buckets, sketched.payloads, sketched.nodes
+            buckets, nodes = sketched.buckets, sketched.nodes
+            payloads = sketched.payloads | "PayloadsByShard" >> beam.FlatMap(
+                graph.by_shard, "key", "node", bits
+            )
         if self.exclude is not None:
             excluded = (
                 self.exclude
@@ -271,23 +309,33 @@ class NearDuplicateIds(beam.PTransform):
                 (excluded, buckets)
                 | "FlattenExcluded" >> beam.Flatten()
                 | "GroupByOwner" >> beam.GroupByKey()
-                | "DropExcluded" >> beam.ParDo(_DropExcluded(bits))
+                | "DropExcluded" >> beam.ParDo(_DropExcluded(bits, spill, processes))
             )
         if self.earlier is not None:  # earlier runs' kept docs join the graph; they are never removed
             old = self.earlier | "SketchEarlier" >> beam.ParDo(_SketchEarlier(config, bits)).with_outputs(
                 "buckets", "nodes", main="payloads"
             )
+            old_payloads = old.payloads | "EarlierPayloadsByShard" >> beam.FlatMap(
+                graph.by_shard, "key", "node", bits
+            )
             buckets = (buckets, old.buckets) | "WithEarlierBuckets" >> beam.Flatten()
-            payloads = (payloads, old.payloads) | "WithEarlierPayloads" >> beam.Flatten()
+            payloads = (payloads, old_payloads) | "WithEarlierPayloads" >> beam.Flatten()
             nodes = (nodes, old.nodes) | "WithEarlierNodes" >> beam.Flatten()
-        edges = buckets | "GroupBuckets" >> beam.GroupByKey() | "CandidateEdges" >> beam.Map(_candidate_edges)
-        if config.verify == "none":
+        verify = config.verify != "none"
+        edges = (
+            buckets
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "CandidateEdges" >> beam.ParDo(_CandidateEdges(bits, spill, verify, processes))
+        )
+        if not verify:
             verified = edges | "TrustCandidates" >> beam.Map(_as_edges)
         else:
             verified = (
                 edges
                 | "VerifyEdges"
-                >> graph.PairSimilarity(payloads, PAIRS, config.verify, bits, self.spill, self.processes)
+                >> graph.PairSimilarity(
+                    payloads, PAIRS, config.verify, bits, spill, processes, keyed_pairs=True
+                )
                 | "AtThreshold" >> beam.Map(_verified, config.threshold)
             )
         found = verified | "Components" >> graph.ConnectedComponents(None, config.max_rounds)
