@@ -51,9 +51,10 @@ def _by_unit(batch: pa.RecordBatch, tag: str):
 
 
 def shuffle_bits(total_bytes: int) -> int:
-    """Shards per dedup shuffle, as a power of two: 16 up to 4 GB of input, then one more per 256 MB, so a
-    worker's share of signatures and edges stays about the same as the corpus grows (at most 4096)."""
-    return min(12, max(4, math.ceil(math.log2(max(total_bytes, 1) / (256 << 20)))))
+    """Shards per dedup shuffle, as a power of two: about one per 64 MB of input and at least 16, so that a
+    worker's share of signatures and edges (one shard's group) stays about the same as the corpus grows
+    (at most 4096)."""
+    return min(12, max(4, math.ceil(math.log2(max(total_bytes, 1) / (64 << 20)))))
 
 
 class _KeyPass(PooledDoFn):

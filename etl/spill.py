@@ -10,6 +10,9 @@ becomes a `fault` part: the one reject of the file, naming its last good line. M
 
 from __future__ import annotations
 
+import queue
+import threading
+
 import fsspec
 
 from etl.input_files import InputFault, open_input
@@ -26,58 +29,101 @@ def _fault(url: str, lineno: int, err: BaseException) -> FilePart:
 
 
 class _Chunks:
-    """Writes whole lines into numbered chunk files and remembers each one as a part."""
+    """Writes whole lines into numbered chunk files as they come, and remembers each one as a part.
+
+    A chunk ends with the first line end at or past `chunk_bytes`: chunks of whole lines, about equal in size.
+    The bytes go from the decompressed block to the file without being joined or copied."""
 
     def __init__(self, url: str, folder: str, chunk_bytes: int):
         self.url, self.folder, self.chunk_bytes = url, folder.rstrip("/"), chunk_bytes
         self.parts: list[FilePart] = []
-        self.lines = 0
-        self._buffer: list[bytes] = []
+        self.lines = 0  # line ends written, in every chunk so far
+        self._fh = None
         self._size = 0
+        self._first = 1
 
-    def add(self, whole_lines: bytes) -> None:
-        self._buffer.append(whole_lines)
-        self._size += len(whole_lines)
-        while self._size >= self.chunk_bytes:
-            data = b"".join(self._buffer)
-            # The chunk ends with the line that crosses chunk_bytes: chunks of whole lines, about equal in size.
-            cut = data.find(b"\n", self.chunk_bytes - 1) + 1 or len(data)
-            self._write(data[:cut])
-            self._buffer, self._size = [data[cut:]], len(data) - cut
+    def add(self, data: bytes, start: int = 0, end: int | None = None) -> None:
+        """Append data[start:end]; once a line ends at or past the chunk size there, the chunk is done."""
+        end = len(data) if end is None else end
+        view = memoryview(data)
+        while start < end:
+            if self._fh is None:
+                self._open()
+            at = start + max(self.chunk_bytes - 1 - self._size, 0)
+            cut = data.find(b"\n", at, end) if at < end else -1
+            stop = end if cut < 0 else cut + 1
+            self._fh.write(view[start:stop])
+            self.lines += data.count(b"\n", start, stop)
+            self._size += stop - start
+            start = stop
+            if cut >= 0:
+                self._close()
 
     def flush(self) -> None:
-        if self._size:
-            self._write(b"".join(self._buffer))
-        self._buffer, self._size = [], 0
+        if self._fh is not None:
+            self._close()
 
-    def _write(self, data: bytes) -> None:
-        path = f"{self.folder}/c{len(self.parts):05d}.jsonl"
-        with fsspec.open(path, "wb") as fh:
-            fh.write(data)
-        first = self.lines + 1
-        self.lines += data.count(b"\n")
-        self.parts.append(FilePart(self.url, "bytes", 0, len(data), first, len(data), path=path))
+    def _open(self) -> None:
+        self._path = f"{self.folder}/c{len(self.parts):05d}.jsonl"
+        self._fh = fsspec.open(self._path, "wb").open()
+        self._size, self._first = 0, self.lines + 1
+
+    def _close(self) -> None:
+        self._fh.close()
+        self._fh = None
+        size = self._size
+        self.parts.append(FilePart(self.url, "bytes", 0, size, self._first, size, path=self._path))
 
 
-def spill_parts(url: str, compression: str, folder: str, unit_bytes: int) -> list[FilePart]:
+def _read_ahead(stream, depth: int = 4):
+    """The stream's decode steps (`read1`), decompressed on a thread a few blocks ahead of their writing:
+    zlib, ISA-L and zstd release the GIL, so decompression and the chunk writes overlap. An error of the
+    stream comes out of the iteration, after the blocks that decoded before it."""
+    blocks: queue.Queue = queue.Queue(depth)
+
+    def run() -> None:
+        try:
+            while block := stream.read1(READ_BLOCK):
+                blocks.put(block)
+            blocks.put(None)
+        except BaseException as err:  # handed to the reader, which raises it
+            blocks.put(err)
+
+    threading.Thread(target=run, daemon=True, name="spill-read-ahead").start()
+    while (item := blocks.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def spill_parts(
+    url: str, compression: str, folder: str, unit_bytes: int, fast: bool = True
+) -> list[FilePart]:
     """The parts of a compressed JSONL file, decompressed into `folder`; [whole file] when it has no lines
-    or cannot be opened (the reader then rejects it as it would any file)."""
+    or cannot be opened (the reader then rejects it as it would any file). A damaged gzip stream is read
+    again with the standard module (`fast=False`), which hands over every line before the damage."""
     chunks = _Chunks(url, folder, max(unit_bytes, MIN_CHUNK_BYTES))
     tail = b""
     try:
         with open_input(url) as raw:
-            stream = open_decompressed(raw, compression)
-            # read1: what one decode step gives, so that a stream that fails hands over its data first.
-            while block := stream.read1(READ_BLOCK):
-                data = tail + block
-                cut = data.rfind(b"\n") + 1
-                tail = data[cut:]
-                if cut:
-                    chunks.add(data[:cut])
+            stream = open_decompressed(raw, compression, fast=fast)
+            # read1: what one decode step gives, so that a stream that fails hands over its data first. A
+            # partial last line waits in `tail` until its line end comes: a chunk only ever holds whole lines.
+            for block in _read_ahead(stream):
+                cut = block.rfind(b"\n") + 1
+                if not cut:
+                    tail += block
+                    continue
+                if tail:
+                    chunks.add(tail)
+                chunks.add(block, 0, cut)
+                tail = block[cut:]
     except InputFault:
         return [FilePart(url)]
     except STREAM_ERRORS as err:
         chunks.flush()
+        if fast and compression == "gzip":
+            return spill_parts(url, compression, folder, unit_bytes, fast=False)
         return [*chunks.parts, _fault(url, chunks.lines, err)]
     if tail:
         chunks.add(tail + b"\n")  # the last line had no newline: it is still a line of the file

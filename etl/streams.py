@@ -2,9 +2,10 @@
 
 zstandard's `stream_reader` returns end-of-file on a truncated frame without raising, which loses the tail of a
 file silently; `ZstdFrames` decodes frame by frame and raises `TruncatedStream` when the last frame did not end.
-gzip raises EOFError on a stream without its trailer by itself. Gzip is read through ISA-L (`isal.igzip`, the
-same format and errors as the standard module, 3.5x faster on this machine: the planner decompresses a big
-`.gz` on one core before the passes start, etl/spill.py). `fault_reason` maps the errors a damaged stream
+gzip raises EOFError on a stream without its trailer by itself. `fast=True` reads gzip through ISA-L
+(`isal.igzip`, 3.5x faster here: the planner decompresses a big `.gz` on one core before the passes start,
+etl/spill.py); on a damaged stream it raises before handing over the last block that decoded, so a caller
+that must keep every line before the damage reads such a file again with the standard module. `fault_reason` maps the errors a damaged stream
 raises mid-read to the reject reason of its file.
 """
 
@@ -76,10 +77,10 @@ class ZstdFrames(io.RawIOBase):
         return True
 
 
-def open_decompressed(raw, compression: str | None):
+def open_decompressed(raw, compression: str | None, fast: bool = False):
     """A binary stream of the decompressed bytes, which raises on damage instead of ending early."""
     if compression == "gzip":
-        return igzip.IGzipFile(fileobj=raw)
+        return igzip.IGzipFile(fileobj=raw) if fast else gzip.GzipFile(fileobj=raw)
     if compression == "zstd":
         return io.BufferedReader(ZstdFrames(raw), buffer_size=1 << 20)
     # Object-store files iterate line by line through small reads; a large buffer keeps that fast.
