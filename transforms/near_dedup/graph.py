@@ -16,7 +16,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.near_dedup import components as cc
 from transforms.pool import PooledDoFn
-from transforms.spilled import spill, unspilled
+from transforms.spilled import spill_keyed, unspilled
 
 log = logging.getLogger("corpus_etl")
 STAGE = "near_dedup"
@@ -82,26 +82,29 @@ def _distinct_pairs(pairs: pa.Table) -> pa.Table:
     return pairs.take(pa.array(order[first]))
 
 
+# Pairs given their payload at a time: a group's pairs with payloads (a KB each) never all wait in memory.
+CHUNK_PAIRS = 1 << 16
+
+
 def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str | None) -> list:
     """Hop one of a pair similarity, for one shard's group: pairs (a, b, ...) get a's payload and go to b's
-    shard, as batches or (`spill_root`) as one spilled file per shard."""
+    shard, CHUNK_PAIRS at a time, as batches or (`spill_root`) as spilled files. [pairs, items, bytes held]."""
     tagged = list(unspilled(tagged))
     t = _tables(tagged, {"node": cc.PAYLOADS, "want": schema})
     keys, nodes = cc.distinct_by_key(t["node"])
     pairs = _distinct_pairs(t["want"])
     if pairs.num_rows == 0:
         return []
-    at = cc.lookup(keys, pairs.column("a").to_numpy())
-    with_a = pairs.append_column("payload_a", nodes.column("payload").take(pa.array(at)))
-    out = [
-        item for batch in with_a.combine_chunks().to_batches() for item in by_shard(batch, "b", "want", bits)
-    ]
-    if spill_root:
-        by_dest: dict[int, list[pa.RecordBatch]] = {}
-        for shard, (_, batch) in out:
-            by_dest.setdefault(shard, []).append(batch)
-        out = [(shard, ("want", spill(spill_root, batches))) for shard, batches in sorted(by_dest.items())]
-    return [pairs.num_rows, out, group_bytes(tagged)]
+    payload, a = nodes.column("payload"), pairs.column("a").to_numpy()
+    out, most = [], 0
+    for lo in range(0, pairs.num_rows, CHUNK_PAIRS):
+        at = cc.lookup(keys, a[lo : lo + CHUNK_PAIRS])
+        chunk = pairs.slice(lo, CHUNK_PAIRS).append_column("payload_a", payload.take(pa.array(at)))
+        chunk = chunk.combine_chunks()
+        most = max(most, chunk.nbytes)
+        items = [item for batch in chunk.to_batches() for item in by_shard(batch, "b", "want", bits)]
+        out.extend(spill_keyed(spill_root, items) if spill_root else items)
+    return [pairs.num_rows, out, group_bytes(tagged) + most]
 
 
 class _AttachPayload(PooledDoFn):
@@ -121,25 +124,27 @@ class _AttachPayload(PooledDoFn):
 
 
 def similarity(tagged: list, verify: str) -> list:
-    """Hop two, for one shard's group: pairs with a's payload meet b's payload; [pairs, batches] with the
-    similarity as a column (and without the payloads)."""
-    parts = {"node": [], "want": []}
-    for tag, batch in unspilled(tagged):
-        parts[tag].append(batch)
-    if not parts["want"]:
+    """Hop two, for one shard's group: pairs with a's payload meet b's payload, a batch (a spilled file) at a
+    time; [pairs, batches with the similarity as a column and without the payloads, bytes held]."""
+    wants = [item for item in tagged if item[0] == "want"]
+    if not wants:
         return []
-    nodes = pa.Table.from_batches(parts["node"], cc.PAYLOADS)
-    keys, nodes = cc.distinct_by_key(nodes)
-    pairs = pa.Table.from_batches(parts["want"])
-    at = cc.lookup(keys, pairs.column("b").to_numpy())
-    sim = cc.payload_similarity(
-        pairs.column("payload_a").combine_chunks(),
-        nodes.column("payload").take(pa.array(at)).combine_chunks(),
-        verify,
-    )
-    pairs = pairs.drop_columns(["payload_a"]).append_column("similarity", pa.array(sim, pa.float64()))
-    nbytes = sum(b.nbytes for b in parts["node"] + parts["want"])
-    return [pairs.num_rows, pairs.combine_chunks().to_batches(), nbytes]
+    node_parts = [b for _, b in unspilled(item for item in tagged if item[0] == "node")]
+    keys, nodes = cc.distinct_by_key(pa.Table.from_batches(node_parts, cc.PAYLOADS))
+    payload = nodes.column("payload")
+    out, compared, most = [], 0, 0
+    for _, batch in unspilled(wants):
+        at = cc.lookup(keys, batch.column(batch.schema.get_field_index("b")).to_numpy())
+        sim = cc.payload_similarity(
+            batch.column(batch.schema.get_field_index("payload_a")),
+            payload.take(pa.array(at)).combine_chunks(),
+            verify,
+        )
+        rest = [name for name in batch.schema.names if name != "payload_a"]
+        out.append(batch.select(rest).append_column("similarity", pa.array(sim, pa.float64())))
+        compared += batch.num_rows
+        most = max(most, batch.nbytes)
+    return [compared, out, sum(b.nbytes for b in node_parts) + most]
 
 
 class _Similarity(PooledDoFn):
