@@ -152,6 +152,7 @@ def _import_validation_meanwhile() -> None:
     """Import Great Expectations (about 3 s) on a thread while the workers run, when the pipeline's work is
     not in this process (a pool or another runner's workers): the driver is idle then, and validation needs
     it right after."""
+
     def load() -> None:
         for name in ("etl.validation", "great_expectations"):  # etl.validation imports GE only when used
             importlib.import_module(name)

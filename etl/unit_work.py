@@ -8,8 +8,6 @@ needs (tokenizer, quality word lists) load once per process and are kept for its
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import json
 import time
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from etl.plan import WorkUnit
 from etl.shard_writer import UnitWriter
 from etl.sources import InputSpec
 from etl.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
+from transforms.pool import release_memory
 from transforms.schema import text_bytes
 from transforms.stage import RemovalFilter
 
@@ -145,17 +144,6 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
         write_signatures(signatures_path(job.staging, unit.index), signatures)
     release_memory()
     return {"unit": unit.index, "outputs": outputs, "docs_in": sketched, "seconds": time.time() - started}
-
-
-def release_memory() -> None:
-    """Hand what a unit freed back to the system (Python's and Arrow's allocators keep it otherwise, and a
-    worker's RSS then stays at its biggest unit's peak for the rest of the run)."""
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def _write_parquet(path: str, batches: list[pa.RecordBatch]) -> None:

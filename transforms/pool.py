@@ -14,13 +14,19 @@ shared by every pooled step, so the models a worker loads serve all of them.
 from __future__ import annotations
 
 import collections
+import ctypes
+import gc
 import logging
 import multiprocessing
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindows
+
+log = logging.getLogger("corpus_etl")
 
 # Nothing is imported in the fork server: its pages would count again in every worker's RSS (each worker
 # imports what its first call needs, about a second, once per run).
@@ -88,16 +94,34 @@ class OrderedPool:
         self._pending.clear()
 
 
+def release_memory() -> None:
+    """Hand what a step freed back to the system: Python's and Arrow's allocators keep it otherwise, and a
+    process's RSS then stays at its biggest step's peak for the rest of the run."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class PooledDoFn(beam.DoFn):
     """A DoFn whose work per element, `call(element) -> (fn, *args)`, runs in an OrderedPool; `emit(result)`
     turns each result into outputs, in element order (`finish_bundle` emits the last ones)."""
+
+    # A line at most this often while a step runs (and one when it ends): a long step shows it is alive.
+    PROGRESS_SECONDS = 20.0
+    label = ""  # the step's name in progress lines; none without one
 
     def __init__(self, processes: int):
         self.processes = processes
         self._pool = None
 
     def setup(self):
+        release_memory()  # what the steps before this one left in the driver
         self._pool = OrderedPool(self.processes)
+        self._done, self._started = 0, time.monotonic()
+        self._shown = self._started
 
     def teardown(self):
         if self._pool is not None:
@@ -106,14 +130,24 @@ class PooledDoFn(beam.DoFn):
     def process(self, element):
         for done in self._pool.submit(*self.call(element)):
             yield from self.emit(done)
+            self._progress(final=False)
+
+    def _progress(self, final: bool) -> None:
+        self._done += not final
+        now = time.monotonic()
+        if self.label and (final or now - self._shown >= self.PROGRESS_SECONDS):
+            self._shown = now
+            log.info("progress: %s: %d done in %.0f s", self.label, self._done, now - self._started)
 
     def finish_bundle(self):
         for done in self._pool.drain():
+            self._progress(final=False)
             for out in self.emit(done):
                 if isinstance(out, beam.pvalue.TaggedOutput):
                     yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
                 else:
                     yield GlobalWindows.windowed_value(out)
+        self._progress(final=True)
 
     def call(self, element) -> tuple:
         raise NotImplementedError

@@ -108,6 +108,8 @@ def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str |
 
 
 class _AttachPayload(PooledDoFn):
+    label = "near dedup, payloads attached to candidate pairs (shards)"
+
     def __init__(self, schema: pa.Schema, bits: int, spill_root: str | None, processes: int):
         super().__init__(processes)
         self.schema, self.bits, self.spill_root = schema, bits, spill_root
@@ -148,6 +150,8 @@ def similarity(tagged: list, verify: str) -> list:
 
 
 class _Similarity(PooledDoFn):
+    label = "near dedup, candidate pairs compared (shards)"
+
     def __init__(self, verify: str, processes: int):
         super().__init__(processes)
         self.verify = verify

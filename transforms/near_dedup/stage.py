@@ -182,6 +182,8 @@ def candidate_edges(tagged: list, bits: int, spill_root: str | None, keyed: bool
 
 
 class _DropExcluded(PooledDoFn):
+    label = "near dedup, exact duplicates out of the buckets (shards)"
+
     def __init__(self, bits: int, spill_root: str | None, processes: int):
         super().__init__(processes)
         self.bits, self.spill_root = bits, spill_root
@@ -196,6 +198,8 @@ class _DropExcluded(PooledDoFn):
 
 
 class _CandidateEdges(PooledDoFn):
+    label = "near dedup, candidate pairs from buckets (shards)"
+
     def __init__(self, bits: int, spill_root: str | None, keyed: bool, processes: int):
         super().__init__(processes)
         self.bits, self.spill_root, self.keyed = bits, spill_root, keyed
