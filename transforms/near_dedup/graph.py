@@ -82,6 +82,21 @@ def _distinct_pairs(pairs: pa.Table) -> pa.Table:
     return pairs.take(pa.array(order[first]))
 
 
+class CountedStep(PooledDoFn):
+    """A pooled near-dedup step whose work returns [count, outputs, bytes held] ([] for a group with nothing
+    to do): the driver records the count under `counter` and the bytes as `group_bytes`."""
+
+    counter = ""
+
+    def emit(self, done):
+        if done:
+            count, out, nbytes = done
+            held_bytes(nbytes)
+            if self.counter:
+                Metrics.counter(STAGE, self.counter).inc(count)
+            yield from out
+
+
 # Pairs given their payload at a time: a group's pairs with payloads (a KB each) never all wait in memory.
 CHUNK_PAIRS = 1 << 16
 
@@ -107,8 +122,9 @@ def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str |
     return [pairs.num_rows, out, group_bytes(tagged) + most]
 
 
-class _AttachPayload(PooledDoFn):
+class _AttachPayload(CountedStep):
     label = "near dedup, payloads attached to candidate pairs (shards)"
+    counter = "pairs_attached"
 
     def __init__(self, schema: pa.Schema, bits: int, spill_root: str | None, processes: int):
         super().__init__(processes)
@@ -116,13 +132,6 @@ class _AttachPayload(PooledDoFn):
 
     def call(self, item) -> tuple:
         return attach_payload, list(item[1]), self.schema, self.bits, self.spill_root
-
-    def emit(self, done):
-        if done:
-            attached, out, nbytes = done
-            held_bytes(nbytes)
-            Metrics.counter(STAGE, "pairs_attached").inc(attached)
-            yield from out
 
 
 def similarity(tagged: list, verify: str) -> list:
@@ -149,8 +158,9 @@ def similarity(tagged: list, verify: str) -> list:
     return [compared, out, sum(b.nbytes for b in node_parts) + most]
 
 
-class _Similarity(PooledDoFn):
+class _Similarity(CountedStep):
     label = "near dedup, candidate pairs compared (shards)"
+    counter = "pairs_compared"
 
     def __init__(self, verify: str, processes: int):
         super().__init__(processes)
@@ -158,13 +168,6 @@ class _Similarity(PooledDoFn):
 
     def call(self, item) -> tuple:
         return similarity, list(item[1]), self.verify
-
-    def emit(self, done):
-        if done:
-            compared, batches, nbytes = done
-            held_bytes(nbytes)
-            Metrics.counter(STAGE, "pairs_compared").inc(compared)
-            yield from batches
 
 
 class PairSimilarity(beam.PTransform):

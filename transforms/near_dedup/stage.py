@@ -22,7 +22,6 @@ from transforms.near_dedup.minhash import Permutation, band_hashes
 from transforms.near_dedup.params import NearDedupConfig
 from transforms.near_dedup.shingles import shingle_hashes
 from transforms.near_dedup.sketch import batch_signatures, text_column
-from transforms.pool import PooledDoFn
 from transforms.rejects import rejects_from_docs
 from transforms.spilled import spill_keyed, unspilled
 
@@ -142,7 +141,7 @@ def _by_bucket_shard(pairs: pa.RecordBatch, bits: int):
 def drop_excluded(tagged: list, bits: int, spill_root: str | None) -> list:
     """A node shard's (bucket, doc) pairs without the docs that `exclude` names (the exact duplicates), so
     that the graph is the one over the documents that survive exact dedup; keyed on to the bucket shards.
-    [group bytes, items], the items spilled to files under `spill_root` when given."""
+    [pairs kept, items, group bytes], the items spilled to files under `spill_root` when given."""
     excluded, pairs = [np.zeros(0, np.uint64)], []
     for tag, batch in unspilled(tagged):
         if tag == "node":
@@ -159,11 +158,11 @@ def drop_excluded(tagged: list, bits: int, spill_root: str | None) -> list:
         for batch in table.filter(pa.array(keep)).combine_chunks().to_batches()
         for item in _by_bucket_shard(batch, bits)
     ]
-    return [nbytes, spill_keyed(spill_root, out) if spill_root else out]
+    return [int(keep.sum()), spill_keyed(spill_root, out) if spill_root else out, nbytes]
 
 
 def candidate_edges(tagged: list, bits: int, spill_root: str | None, keyed: bool) -> list:
-    """All (bucket, doc) pairs of one bucket shard -> [group bytes, candidate edges, items]: one batch of its
+    """All (bucket, doc) pairs of one bucket shard -> [candidate edges, items, group bytes]: one batch of its
     edges (columns a < b), or, `keyed`, that batch by the shard of `a` (spilled under `spill_root`)."""
     batches = [b for _, b in unspilled(tagged)]
     table = pa.Table.from_batches(batches, BUCKETS)
@@ -178,10 +177,10 @@ def candidate_edges(tagged: list, bits: int, spill_root: str | None, keyed: bool
     if keyed:
         out = list(graph.by_shard(edges, "a", "want", bits))
         out = spill_keyed(spill_root, out) if spill_root else out
-    return [sum(b.nbytes for b in batches), len(u), out]
+    return [len(u), out, sum(b.nbytes for b in batches)]
 
 
-class _DropExcluded(PooledDoFn):
+class _DropExcluded(graph.CountedStep):
     label = "near dedup, exact duplicates out of the buckets (shards)"
 
     def __init__(self, bits: int, spill_root: str | None, processes: int):
@@ -191,14 +190,10 @@ class _DropExcluded(PooledDoFn):
     def call(self, item) -> tuple:
         return drop_excluded, list(item[1]), self.bits, self.spill_root
 
-    def emit(self, done):
-        if done:
-            graph.held_bytes(done[0])
-            yield from done[1]
 
-
-class _CandidateEdges(PooledDoFn):
+class _CandidateEdges(graph.CountedStep):
     label = "near dedup, candidate pairs from buckets (shards)"
+    counter = "candidate_pairs"
 
     def __init__(self, bits: int, spill_root: str | None, keyed: bool, processes: int):
         super().__init__(processes)
@@ -206,12 +201,6 @@ class _CandidateEdges(PooledDoFn):
 
     def call(self, item) -> tuple:
         return candidate_edges, list(item[1]), self.bits, self.spill_root, self.keyed
-
-    def emit(self, done):
-        nbytes, count, out = done
-        graph.held_bytes(nbytes)
-        Metrics.counter(STAGE, "candidate_pairs").inc(count)
-        yield from out
 
 
 def _verified(batch: pa.RecordBatch, threshold: float) -> pa.RecordBatch:

@@ -1,0 +1,103 @@
+"""The pool of the local runner's heavy steps (transforms/pool.py) and the files near dedup's shuffles wait in
+(transforms/spilled.py): results in submission order from real worker processes, errors that reach the
+caller, and spilled batches that come back as they went. The end-to-end byte identity of a run with and
+without the pool is in tests/test_work_units.py."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pytest
+
+from transforms import pool
+from transforms.spilled import spill, spill_keyed, unspilled
+
+
+def _slow_square(i: int) -> tuple[int, int, int]:
+    """(i, i*i, pid): later items finish first, so order comes from the pool, not from timing."""
+    import time
+
+    time.sleep(0.02 * (5 - i % 5))
+    return i, i * i, os.getpid()
+
+
+def _fails(i: int) -> int:
+    if i == 3:
+        raise ValueError(f"item {i} is bad")
+    return i
+
+
+@pytest.fixture(autouse=True)
+def _stop_pools():
+    yield
+    pool.shutdown()
+
+
+def test_results_come_back_in_submission_order_from_several_processes():
+    ordered = pool.OrderedPool(2)
+    got = []
+    for i in range(12):
+        got.extend(ordered.submit(_slow_square, i))
+        assert len(got) >= i - 2  # at most processes + 1 in flight
+    got.extend(ordered.drain())
+    assert [(i, sq) for i, sq, _ in got] == [(i, i * i) for i in range(12)]
+    pids = {pid for _, _, pid in got}
+    assert os.getpid() not in pids and len(pids) == 2
+
+
+def test_inline_runs_in_this_process_at_submission():
+    ordered = pool.OrderedPool(0)
+    assert [r[:2] for r in ordered.submit(_slow_square, 4)] == [(4, 16)]
+    assert list(ordered.drain()) == []
+    assert next(ordered.submit(_slow_square, 1))[2] == os.getpid()
+
+
+def test_an_error_in_a_worker_reaches_the_caller():
+    ordered = pool.OrderedPool(2)
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        for i in range(8):
+            list(ordered.submit(_fails, i))
+        list(ordered.drain())
+    ordered.close()
+
+
+def test_the_pool_size_follows_the_runner_and_the_input(monkeypatch):
+    from etl.unit_pool import ENV, POOL_MIN_BYTES, pool_processes
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert pool_processes(False, 100, 10 * POOL_MIN_BYTES) == 0  # another runner: its workers are processes
+    assert pool_processes(True, 1, 10 * POOL_MIN_BYTES) == 0  # one unit
+    assert pool_processes(True, 100, POOL_MIN_BYTES - 1) == 0  # too small to pay for the start
+    assert 1 <= pool_processes(True, 100, 10 * POOL_MIN_BYTES) <= len(os.sched_getaffinity(0))
+    monkeypatch.setenv(ENV, "3")
+    assert pool_processes(True, 1, 1) == 3
+    monkeypatch.setenv(ENV, "0")
+    assert pool_processes(True, 100, 10 * POOL_MIN_BYTES) == 0
+
+
+def test_spilled_batches_come_back_as_they_went(tmp_path):
+    a = pa.record_batch(
+        {"key": pa.array([3, 1], pa.uint64()), "payload": pa.array([b"x" * 8, b"y"], pa.large_binary())}
+    )
+    b = pa.record_batch({"key": pa.array([7], pa.uint64()), "payload": pa.array([b"z"], pa.large_binary())})
+    url = spill(str(tmp_path), [a, b])
+    assert url.startswith(str(tmp_path)) and url.endswith(".arrow")
+    back = list(unspilled([("node", url), ("want", a)]))
+    assert [tag for tag, _ in back] == ["node", "node", "want"]
+    assert pa.Table.from_batches([x for _, x in back[:2]]).equals(pa.Table.from_batches([a, b]))
+    assert back[2][1] is a
+
+
+def test_spill_keyed_writes_one_file_per_key_and_tag(tmp_path):
+    a = pa.record_batch({"v": pa.array([1, 2])})
+    b = pa.record_batch({"v": pa.array([3])})
+    items = [(5, ("want", a)), (2, ("want", b)), (5, ("want", b)), (5, ("node", a))]
+    out = spill_keyed(str(tmp_path), items)
+    assert [(k, t) for k, (t, _) in out] == [(5, "want"), (2, "want"), (5, "node")]
+    assert len(list(tmp_path.iterdir())) == 3
+    rows = {
+        (k, t): [r["v"] for _, batch in unspilled([(t, url)]) for r in batch.to_pylist()]
+        for k, (t, url) in out
+    }
+    assert rows == {(5, "want"): [1, 2, 3], (2, "want"): [3], (5, "node"): [1, 2]}
