@@ -22,7 +22,7 @@ from etl.plan import WorkUnit
 from etl.shard_writer import UnitWriter
 from etl.sources import InputSpec
 from etl.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
-from transforms.pool import release_memory
+from transforms.pool import in_worker, release_memory
 from transforms.schema import text_bytes
 from transforms.stage import RemovalFilter
 
@@ -142,7 +142,8 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
         _write_parquet(verdicts_path(job.staging, unit.index), verdicts)
     if signatures:
         write_signatures(signatures_path(job.staging, unit.index), signatures)
-    release_memory()
+    if in_worker():  # the driver's heap is the runner's: freeing it per unit costs more than it gives
+        release_memory()
     return {"unit": unit.index, "outputs": outputs, "docs_in": sketched, "seconds": time.time() - started}
 
 
@@ -198,7 +199,8 @@ def write_unit(job: WriteJob, unit: WorkUnit, removals: dict[str, pa.Table]) -> 
     }
     with fsspec.open(unit_result_path(job.staging, unit.index), "w") as fh:
         json.dump(result, fh, sort_keys=True)
-    release_memory()
+    if in_worker():
+        release_memory()
     return {
         "result": result,
         "kept_docs": kept_docs,

@@ -33,8 +33,18 @@ log = logging.getLogger("corpus_etl")
 PRELOAD: list[str] = []
 
 
+_in_worker = False
+
+
+def in_worker() -> bool:
+    """Whether this process is one of a pool's workers (not the driver, whose heap is the runner's)."""
+    return _in_worker
+
+
 def _init_worker(level: int) -> None:
     """Pool workers log our progress lines like the driver (the fork server has no handlers)."""
+    global _in_worker
+    _in_worker = True
     from etl.logs import configure_logging
 
     configure_logging(logging.getLevelName(logging.getLogger().level))
@@ -118,7 +128,8 @@ class PooledDoFn(beam.DoFn):
         self._pool = None
 
     def setup(self):
-        release_memory()  # what the steps before this one left in the driver
+        if self.processes:  # a big run: hand back what the steps before this one left in the driver
+            release_memory()
         self._pool = OrderedPool(self.processes)
         self._done, self._started = 0, time.monotonic()
         self._shown = self._started
