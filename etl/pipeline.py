@@ -81,8 +81,9 @@ class _KeyPass(PooledDoFn):
         for tag, value in done["outputs"]:
             yield value if tag == "exact" else beam.pvalue.TaggedOutput(tag, value)
         log.info(
-            "progress: key pass, unit %d read in %.1f s",
-            done["unit"], done["seconds"], extra={"fields": {"unit": done["unit"], "pass": "keys"}},
+            "progress: key pass, unit %d read (%.1f MB) in %.1f s",
+            done["unit"], done["input_bytes"] / 1e6, done["seconds"],
+            extra={"fields": {"unit": done["unit"], "pass": "keys", "input_bytes": done["input_bytes"]}},
         )  # fmt: skip
 
 
@@ -98,12 +99,12 @@ class _WriteUnit(PooledDoFn):
         super().setup()
         self._started = time.time()
         self._bytes_done = 0
+        self._units: dict[int, WorkUnit] = {}  # the units in the pool, by index, until their result is back
         # ETA against the whole plan, from the units finished so far.
         self._meter = ProgressMeter("write", total_bytes=self.total_bytes)
 
     def call(self, grouped) -> tuple:
         unit, removals = _unit_and_removals(grouped)
-        self._units = getattr(self, "_units", {})
         self._units[unit.index] = unit
         return write_unit, self.job, unit, removals
 

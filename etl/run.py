@@ -248,6 +248,7 @@ def run_pipeline(
     started = time.time()
     out = output.rstrip("/")
     check_reachable(inputs, out, beam_args)
+    unit_pool.requested()  # a bad CORPUS_ETL_PROCESSES is exit 2 before any work
     check_inputs_outside_output(inputs, out)
     parents = load_parents(config.incremental.against)
     check_compatible(parents, config)

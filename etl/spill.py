@@ -71,8 +71,9 @@ class _Chunks:
     def _close(self) -> None:
         self._fh.close()
         self._fh = None
-        size = self._size
-        self.parts.append(FilePart(self.url, "bytes", 0, size, self._first, size, path=self._path))
+        self.parts.append(
+            FilePart(self.url, "bytes", 0, self._size, self._first, self._size, path=self._path)
+        )
 
 
 def _read_ahead(stream, depth: int = 4):
@@ -80,20 +81,34 @@ def _read_ahead(stream, depth: int = 4):
     zlib, ISA-L and zstd release the GIL, so decompression and the chunk writes overlap. An error of the
     stream comes out of the iteration, after the blocks that decoded before it."""
     blocks: queue.Queue = queue.Queue(depth)
+    stopped = threading.Event()  # the reader went away (an error of its own): the thread stops too
+
+    def hand_over(item) -> None:
+        while not stopped.is_set():
+            try:
+                blocks.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     def run() -> None:
         try:
-            while block := stream.read1(READ_BLOCK):
-                blocks.put(block)
-            blocks.put(None)
+            while not stopped.is_set() and (block := stream.read1(READ_BLOCK)):
+                hand_over(block)
+            hand_over(None)
         except BaseException as err:  # handed to the reader, which raises it
-            blocks.put(err)
+            hand_over(err)
 
-    threading.Thread(target=run, daemon=True, name="spill-read-ahead").start()
-    while (item := blocks.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    thread = threading.Thread(target=run, daemon=True, name="spill-read-ahead")
+    thread.start()
+    try:
+        while (item := blocks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
+        thread.join()  # before the caller closes the stream the thread reads
 
 
 def spill_parts(

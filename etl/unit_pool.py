@@ -15,14 +15,24 @@ POOL_MIN_BYTES = 24 << 20
 ENV = "CORPUS_ETL_PROCESSES"
 
 
+def requested() -> int | None:
+    """The count `CORPUS_ETL_PROCESSES` asks for, None when unset; a bad value is an error naming it (a run
+    checks it before it takes its output's lease)."""
+    given = (os.environ.get(ENV) or "").strip()
+    if not given:
+        return None
+    if not given.isdigit():
+        raise ValueError(f"{ENV}={given!r}: give a whole number of worker processes (0: none)")
+    return int(given)
+
+
 def pool_processes(local: bool, units: int, total_bytes: int) -> int:
     """Worker processes for a pass: every usable core on the in-process local runner for an input big enough,
     else 0 (the work runs inline). `CORPUS_ETL_PROCESSES=N` sets it (0: inline) on the local runner."""
     if not local:
         return 0
-    given = os.environ.get(ENV)
-    if given is not None and given.strip():
-        return max(0, int(given))
+    if (count := requested()) is not None:
+        return count
     if units < 2 or total_bytes < POOL_MIN_BYTES:
         return 0
     return min(usable_cores(), units)

@@ -94,7 +94,8 @@ class _KeyChain:
 
 
 def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
-    """{"outputs": [(tag, value)] in emission order, "docs_in": docs sketched, "seconds": ...} for a unit.
+    """{"outputs": [(tag, value)] in emission order, "docs_in": docs sketched, "unit", "input_bytes",
+    "seconds"} for a unit.
 
     Tags: "exact" (exact dedup's hash rows), and near dedup's "nodes", "payloads" (keyed by node shard) and
     "buckets" (keyed by shard), the keyed ones as one spilled file per shard when the job says where.
@@ -144,7 +145,13 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
         write_signatures(signatures_path(job.staging, unit.index), signatures)
     if in_worker():  # the driver's heap is the runner's: freeing it per unit costs more than it gives
         release_memory()
-    return {"unit": unit.index, "outputs": outputs, "docs_in": sketched, "seconds": time.time() - started}
+    return {
+        "unit": unit.index,
+        "input_bytes": unit.bytes,
+        "outputs": outputs,
+        "docs_in": sketched,
+        "seconds": time.time() - started,
+    }
 
 
 def _write_parquet(path: str, batches: list[pa.RecordBatch]) -> None:

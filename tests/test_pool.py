@@ -74,6 +74,10 @@ def test_the_pool_size_follows_the_runner_and_the_input(monkeypatch):
     assert pool_processes(True, 1, 1) == 3
     monkeypatch.setenv(ENV, "0")
     assert pool_processes(True, 100, 10 * POOL_MIN_BYTES) == 0
+    for bad in ("two", "-1", "1.5"):
+        monkeypatch.setenv(ENV, bad)
+        with pytest.raises(ValueError, match=f"{ENV}='{bad}'"):
+            pool_processes(True, 100, 10 * POOL_MIN_BYTES)
 
 
 def test_spilled_batches_come_back_as_they_went(tmp_path):
@@ -101,3 +105,13 @@ def test_spill_keyed_writes_one_file_per_key_and_tag(tmp_path):
         for k, (t, url) in out
     }
     assert rows == {(5, "want"): [1, 2, 3], (2, "want"): [3], (5, "node"): [1, 2]}
+
+
+def test_a_bad_process_count_is_exit_2_before_the_output_is_touched(tmp_path, run_cli):
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"text": "a document"}\n')
+    out = tmp_path / "out"
+    proc = run_cli("run", "--input", str(data), "--output", str(out), env={"CORPUS_ETL_PROCESSES": "many"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "CORPUS_ETL_PROCESSES='many'" in proc.stderr
+    assert not out.exists()

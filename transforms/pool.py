@@ -7,8 +7,9 @@ to a worker process and emits the results in the order the elements came: the Do
 would give doing the work itself, so a run with a pool is byte-identical to one without. With `processes` 0
 the work runs inline: what a distributed runner's workers do, each already one process per core.
 
-The pool is started from a fork server (a clean process), not forked from the driver, whose threads (Beam's, the lease renewer) could hold locks at fork time. One pool per process,
-shared by every pooled step, so the models a worker loads serve all of them.
+The pool is started from a fork server (a clean process), not forked from the driver, whose threads (Beam's,
+the lease renewer) could hold locks at fork time. One pool per process, shared by every pooled step, so the
+models a worker loads serve all of them.
 """
 
 from __future__ import annotations
@@ -141,24 +142,27 @@ class PooledDoFn(beam.DoFn):
     def process(self, element):
         for done in self._pool.submit(*self.call(element)):
             yield from self.emit(done)
-            self._progress(final=False)
+            self._one_done()
 
-    def _progress(self, final: bool) -> None:
-        self._done += not final
-        now = time.monotonic()
-        if self.label and (final or now - self._shown >= self.PROGRESS_SECONDS):
-            self._shown = now
-            log.info("progress: %s: %d done in %.0f s", self.label, self._done, now - self._started)
+    def _one_done(self) -> None:
+        self._done += 1
+        if time.monotonic() - self._shown >= self.PROGRESS_SECONDS:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        self._shown = time.monotonic()
+        if self.label:
+            log.info("progress: %s: %d done in %.0f s", self.label, self._done, self._shown - self._started)
 
     def finish_bundle(self):
         for done in self._pool.drain():
-            self._progress(final=False)
+            self._one_done()
             for out in self.emit(done):
                 if isinstance(out, beam.pvalue.TaggedOutput):
                     yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
                 else:
                     yield GlobalWindows.windowed_value(out)
-        self._progress(final=True)
+        self._show_progress()
 
     def call(self, element) -> tuple:
         raise NotImplementedError

@@ -45,15 +45,11 @@ def held_bytes(nbytes: int) -> None:
     Metrics.distribution(STAGE, "group_bytes").update(int(nbytes))
 
 
-def group_bytes(tagged) -> int:
-    return int(sum(b.nbytes for _, b in tagged))
-
-
 def _tables(tagged, schemas: dict[str, pa.Schema]) -> dict[str, pa.Table]:
+    """A group's (tag, batch) values, spilled ones read back, as one table per tag."""
     parts: dict[str, list[pa.RecordBatch]] = {tag: [] for tag in schemas}
     for tag, batch in unspilled(tagged):
         parts[tag].append(batch)
-    held([b for batches in parts.values() for b in batches])
     return {
         tag: pa.Table.from_batches(parts[tag], parts[tag][0].schema if parts[tag] else schema)
         for tag, schema in schemas.items()
@@ -104,7 +100,6 @@ CHUNK_PAIRS = 1 << 16
 def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str | None) -> list:
     """Hop one of a pair similarity, for one shard's group: pairs (a, b, ...) get a's payload and go to b's
     shard, CHUNK_PAIRS at a time, as batches or (`spill_root`) as spilled files. [pairs, items, bytes held]."""
-    tagged = list(unspilled(tagged))
     t = _tables(tagged, {"node": cc.PAYLOADS, "want": schema})
     keys, nodes = cc.distinct_by_key(t["node"])
     pairs = _distinct_pairs(t["want"])
@@ -119,7 +114,7 @@ def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str |
         most = max(most, chunk.nbytes)
         items = [item for batch in chunk.to_batches() for item in by_shard(batch, "b", "want", bits)]
         out.extend(spill_keyed(spill_root, items) if spill_root else items)
-    return [pairs.num_rows, out, group_bytes(tagged) + most]
+    return [pairs.num_rows, out, t["node"].nbytes + t["want"].nbytes + most]
 
 
 class _AttachPayload(CountedStep):
@@ -221,6 +216,7 @@ class _StarRound(beam.DoFn):
 
     def process(self, item):
         edges = _tables(item[1], {"edge": cc.EDGES})["edge"]
+        held_bytes(edges.nbytes)
         u, v = edges.column("u").to_numpy(), edges.column("v").to_numpy()
         Metrics.counter(STAGE, f"round{self.round_no}_edges_in").inc(len(u))
         leaf, root, changed = cc.local_stars(u, v)
@@ -307,6 +303,7 @@ class _NameMembers(beam.DoFn):
         t = _tables(
             item[1], {"node": cc.NODES, "want": pa.schema([("member", pa.uint64()), ("root", pa.uint64())])}
         )
+        held_bytes(t["node"].nbytes + t["want"].nbytes)
         keys, nodes = cc.distinct_by_key(t["node"])
         want = t["want"]
         if want.num_rows == 0:

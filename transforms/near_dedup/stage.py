@@ -273,16 +273,15 @@ class NearDuplicateIds(beam.PTransform):
     ):
         super().__init__()
         self.config, self.exclude, self.bits, self.earlier = config, exclude, bits, earlier
-        self.spill = spill  # a URL: the edge joins' payloads wait there, not in the runner (local runner)
-        self.processes = (
-            processes  # the edge joins' work in a pool of this many processes (transforms/pool.py)
-        )
+        # spill: a URL where the joins' bulk waits in files, not in the runner (the local runner); processes:
+        # the heavy steps' work in a pool of that many (transforms/pool.py; 0: inline).
+        self.spill, self.processes = spill, processes
 
     def expand(self, docs):
         """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
         "buckets"), when the caller sketched them itself (the pipeline's key pass, in its pool)."""
         config, bits, spill, processes = self.config, self.bits, self.spill, self.processes
-        if isinstance(docs, dict):  # payloads keyed by node shard, as `sketch_unit` makes them
+        if isinstance(docs, dict):  # payloads keyed by node shard, as etl/unit_work.key_unit makes them
             buckets, payloads, nodes = docs["buckets"], docs["payloads"], docs["nodes"]
         else:
             sketched = docs | "Sketch" >> beam.ParDo(
