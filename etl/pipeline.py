@@ -24,23 +24,24 @@ from etl.progress import ProgressMeter
 from etl.unit_work import KeyJob, WriteJob, key_unit, write_unit
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
 from transforms.pool import PooledDoFn
+from transforms.spilled import BufferedSpill
 
 log = logging.getLogger("corpus_etl")
 
 
-def _unit_and_removals(grouped) -> tuple[WorkUnit, dict[str, pa.Table]]:
-    """A unit's GroupByKey result -> the unit and its own removal rows per dedup stage."""
+def _unit_and_removals(grouped) -> tuple[WorkUnit, list]:
+    """A unit's GroupByKey result -> the unit and its removal rows, (dedup stage, batch or spilled file)
+    items, which the unit's worker reads (etl/unit_work.removal_tables)."""
     _, tagged = grouped
-    unit, parts = None, {"exact_dedup": [], "near_dedup": []}
+    unit, removals = None, []
     for tag, value in tagged:
         if tag == "unit":
             unit = value
         else:
-            parts[tag].append(value)
+            removals.append((tag, value))
     if unit is None:
         raise RuntimeError("removal rows name a work unit that the plan does not have")
-    tables = {name: pa.Table.from_batches(b, REMOVAL_SCHEMA) for name, b in parts.items() if b}
-    return unit, tables
+    return unit, removals
 
 
 def _by_unit(batch: pa.RecordBatch, tag: str):
@@ -217,14 +218,16 @@ def build_pipeline(
         if want_exact:
             earlier = _earlier(p, parents, "exact", earlier_hash_rows)
             exact = keys.exact | "ExactDuplicateIds" >> ExactDuplicateIds(
-                1 << (bits + 2), earlier, urls, hashed=True
+                1 << (bits + 2), earlier, urls, hashed=True, spill=spilled
             )
-            tagged.append(exact | "ExactByUnit" >> beam.FlatMap(_by_unit, "exact_dedup"))
+            tagged.append(
+                exact | "ExactByUnit" >> beam.ParDo(BufferedSpill(_by_unit, spilled, "exact_dedup"))
+            )
         if want_near:
             earlier = _earlier(p, parents, "minhash", earlier_signature_rows)
             sketches = {"payloads": keys.payloads, "nodes": keys.nodes, "buckets": keys.buckets}
             near = _near_duplicate_ids(sketches, config, exact, bits, earlier, urls, spilled, processes)
-            tagged.append(near | "NearByUnit" >> beam.FlatMap(_by_unit, "near_dedup"))
+            tagged.append(near | "NearByUnit" >> beam.ParDo(BufferedSpill(_by_unit, spilled, "near_dedup")))
     _ = (
         tagged
         | "UnitsWithRemovals" >> beam.Flatten()

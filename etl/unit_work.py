@@ -97,7 +97,7 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     """{"outputs": [(tag, value)] in emission order, "docs_in": docs sketched, "unit", "input_bytes",
     "seconds"} for a unit.
 
-    Tags: "exact" (exact dedup's hash rows), and near dedup's "nodes", "payloads" (keyed by node shard) and
+    Tags: "exact" (exact dedup's hash rows), and near dedup's "nodes" and "payloads" (keyed by node shard) and
     "buckets" (keyed by shard), the keyed ones as one spilled file per shard when the job says where.
     The unit's quality verdicts and MinHash signatures are written under staging for the write pass.
     """
@@ -111,7 +111,7 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     chain = _loaded.get(job.key()) or _remember(job.key(), _KeyChain(job))
     outputs: list[tuple[str, object]] = []
     verdicts, signatures, sketched = [], [], 0
-    keyed: dict[str, list] = {"payloads": [], "buckets": []}
+    keyed: dict[str, list] = {"payloads": [], "nodes": [], "buckets": []}
     for kind, batch in stream_unit(unit, input_spec(job.config), chain.normalize):
         if kind != "docs":
             continue
@@ -131,13 +131,13 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
         for tag, value in sketch(batch, job.config.near_dedup, chain.perm, job.bits, job.by_owner):
             if tag == "signatures":
                 signatures.append(value)
-            elif tag == "payloads":
-                keyed["payloads"].extend(by_shard(value, "key", "node", job.bits))
+            elif tag in ("payloads", "nodes"):
+                keyed[tag].extend(by_shard(value, "key", "node", job.bits))
             elif tag == "buckets":
                 keyed["buckets"].append(value)
             else:
                 outputs.append((tag, value))
-    for tag, items in keyed.items():  # one file per shard and unit, not a batch per batch of documents
+    for tag, items in keyed.items():  # one file per unit and tag, not a batch per batch of documents
         outputs.extend((tag, item) for item in (spill_keyed(job.spill, items) if job.spill else items))
     if chain.record and verdicts:  # a unit with no documents: the write pass asks for no verdicts
         _write_parquet(verdicts_path(job.staging, unit.index), verdicts)
@@ -172,10 +172,23 @@ def _write_chain(job: WriteJob) -> list:
     return chain
 
 
-def write_unit(job: WriteJob, unit: WorkUnit, removals: dict[str, pa.Table]) -> dict:
-    """Write one unit's files under staging; returns its result (also saved as staging/units/uNNNNN.json) and
-    what the driver shows: kept documents and text bytes, seconds."""
+def removal_tables(removals: list) -> dict[str, pa.Table]:
+    """(dedup stage, removal batch or its spilled file) items -> one table per stage that has rows."""
+    from transforms.exact_dedup import REMOVAL_SCHEMA
+    from transforms.spilled import unspilled
+
+    parts: dict[str, list[pa.RecordBatch]] = {}
+    for stage, batch in unspilled(removals):
+        parts.setdefault(stage, []).append(batch)
+    return {stage: pa.Table.from_batches(batches, REMOVAL_SCHEMA) for stage, batches in parts.items()}
+
+
+def write_unit(job: WriteJob, unit: WorkUnit, removals: list) -> dict:
+    """Write one unit's files under staging, its removal rows read here (`removal_tables`: in the worker, not
+    the driver); returns its result (also saved as staging/units/uNNNNN.json) and what the driver shows:
+    kept documents and text bytes, seconds."""
     started = time.time()
+    removals = removal_tables(removals)
     chain = _write_chain(job)
     for stage in chain:
         if isinstance(stage, RecordedQuality):

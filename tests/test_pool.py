@@ -93,18 +93,19 @@ def test_spilled_batches_come_back_as_they_went(tmp_path):
     assert back[2][1] is a
 
 
-def test_spill_keyed_writes_one_file_per_key_and_tag(tmp_path):
+def test_spill_keyed_writes_one_file_per_call_and_schema(tmp_path):
     a = pa.record_batch({"v": pa.array([1, 2])})
     b = pa.record_batch({"v": pa.array([3])})
-    items = [(5, ("want", a)), (2, ("want", b)), (5, ("want", b)), (5, ("node", a))]
+    c = pa.record_batch({"w": pa.array(["x"])})
+    items = [(5, ("want", a)), (2, ("want", b)), (5, ("want", b)), (5, ("node", a)), (2, ("node", c))]
     out = spill_keyed(str(tmp_path), items)
-    assert [(k, t) for k, (t, _) in out] == [(5, "want"), (2, "want"), (5, "node")]
-    assert len(list(tmp_path.iterdir())) == 3
+    assert [(k, t) for k, (t, _) in out] == [(5, "want"), (2, "want"), (5, "node"), (2, "node")]
+    assert len(list(tmp_path.iterdir())) == 2  # a key's batches are a run of one file, not a file each
     rows = {
-        (k, t): [r["v"] for _, batch in unspilled([(t, url)]) for r in batch.to_pylist()]
+        (k, t): [v for _, batch in unspilled([(t, url)]) for r in batch.to_pylist() for v in r.values()]
         for k, (t, url) in out
     }
-    assert rows == {(5, "want"): [1, 2, 3], (2, "want"): [3], (5, "node"): [1, 2]}
+    assert rows == {(5, "want"): [1, 2, 3], (2, "want"): [3], (5, "node"): [1, 2], (2, "node"): ["x"]}
 
 
 def test_a_bad_process_count_is_exit_2_before_the_output_is_touched(tmp_path, run_cli):

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.near_dedup.hashing import doc_keys
+from transforms.spilled import BufferedSpill, unspilled
 
 STAGE = "exact_dedup"
 REASON = "exact_duplicate"
@@ -114,9 +115,16 @@ def duplicate_removals(keys: pa.Table, earlier: list[str] = ()) -> pa.RecordBatc
 
 
 def _partition(keys: pa.RecordBatch, partitions: int):
+    """(range, ("hash", rows)) for each hash range that the batch's rows fall in."""
     part = keys.column(0).to_numpy() % np.uint64(partitions)
     for p in np.unique(part):
-        yield int(p), keys.filter(pa.array(part == p))
+        yield int(p), ("hash", keys.filter(pa.array(part == p)))
+
+
+def _removals(parts, earlier_urls: list[str]) -> pa.RecordBatch:
+    return duplicate_removals(
+        pa.Table.from_batches([b for _, b in unspilled(parts)], HASH_ROWS), earlier_urls
+    )
 
 
 class ExactDuplicateIds(beam.PTransform):
@@ -127,11 +135,17 @@ class ExactDuplicateIds(beam.PTransform):
     """
 
     def __init__(
-        self, partitions: int = 64, earlier=None, earlier_urls: list[str] = (), hashed: bool = False
+        self,
+        partitions: int = 64,
+        earlier=None,
+        earlier_urls: list[str] = (),
+        hashed: bool = False,
+        spill: str | None = None,
     ):
         super().__init__()
         self.partitions, self.earlier, self.earlier_urls = partitions, earlier, list(earlier_urls)
         self.hashed = hashed  # the input is already `hash_keys` rows (the pipeline's key pass makes them)
+        self.spill = spill  # a URL: the rows reach the shuffle through files there (transforms/spilled.py)
 
     def expand(self, batches):
         rows = batches if self.hashed else batches | "HashKeys" >> beam.Map(hash_keys)
@@ -140,9 +154,8 @@ class ExactDuplicateIds(beam.PTransform):
         urls = self.earlier_urls
         return (
             rows
-            | "ByKeyRange" >> beam.FlatMap(_partition, self.partitions)
+            | "ByKeyRange" >> beam.ParDo(BufferedSpill(_partition, self.spill, self.partitions))
             | "Group" >> beam.GroupByKey()
-            | "Removals"
-            >> beam.MapTuple(lambda _, parts: duplicate_removals(pa.Table.from_batches(list(parts)), urls))
+            | "Removals" >> beam.MapTuple(lambda _, parts: _removals(parts, urls))
             | "NonEmpty" >> beam.Filter(lambda b: b.num_rows > 0)
         )

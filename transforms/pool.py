@@ -105,9 +105,17 @@ class OrderedPool:
         self._pending.clear()
 
 
+_released_at = float("-inf")
+# A driver's full collection takes a second in a big run: the unrolled rounds (a pooled step each, a second
+# apart) each paid it, for nothing freed in between.
+RELEASE_SECONDS = 10.0
+
+
 def release_memory() -> None:
     """Hand what a step freed back to the system: Python's and Arrow's allocators keep it otherwise, and a
     process's RSS then stays at its biggest step's peak for the rest of the run."""
+    global _released_at
+    _released_at = time.monotonic()
     gc.collect()
     pa.default_memory_pool().release_unused()
     try:
@@ -129,7 +137,8 @@ class PooledDoFn(beam.DoFn):
         self._pool = None
 
     def setup(self):
-        if self.processes:  # a big run: hand back what the steps before this one left in the driver
+        recent = time.monotonic() - _released_at < RELEASE_SECONDS
+        if self.processes and not recent:  # a big run: hand back what the steps before it left in the driver
             release_memory()
         self._pool = OrderedPool(self.processes)
         self._done, self._started = 0, time.monotonic()

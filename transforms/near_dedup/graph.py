@@ -16,7 +16,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.near_dedup import components as cc
 from transforms.pool import PooledDoFn
-from transforms.spilled import spill_keyed, unspilled
+from transforms.spilled import BufferedSpill, spill_keyed, unspilled
 
 log = logging.getLogger("corpus_etl")
 STAGE = "near_dedup"
@@ -208,23 +208,58 @@ def _route(batch: pa.RecordBatch, bits: int, salt: int):
     yield from by_shard(batch, "v", "edge", bits, salt)
 
 
-class _StarRound(beam.DoFn):
+class _RouteFirst(BufferedSpill):
+    """Verified edges -> round 0's shards, through files on the local runner (BufferedSpill): the runner's
+    shuffle then holds references, not the graph (each round after it routes its own output)."""
+
+    def __init__(self, spill_root: str | None):
+        super().__init__(_route, spill_root)
+
+    def process(self, batch, bits):
+        yield from self._take(batch, (bits, 0))
+
+
+def star_round(tagged: list, round_no: int, bits: int, spill_root: str | None, last: bool) -> list:
+    """One round for one shard's group: its edges -> the star forest of their local components, routed to
+    the next round's shards (spilled under `spill_root`), or after the last round as they are.
+    [edges in, whether they changed, items, bytes held]."""
+    edges = _tables(tagged, {"edge": cc.EDGES})["edge"]
+    u, v = edges.column("u").to_numpy(), edges.column("v").to_numpy()
+    leaf, root, changed = cc.local_stars(u, v)
+    out: list = []
+    if len(leaf):
+        stars = pa.RecordBatch.from_arrays(
+            [pa.array(leaf, pa.uint64()), pa.array(root, pa.uint64())], schema=cc.EDGES
+        )
+        if last:
+            out = [stars]
+        else:
+            out = list(_route(stars, bits, round_no + 1))
+            out = spill_keyed(spill_root, out) if spill_root else out
+    return [len(u), int(changed), out, edges.nbytes]
+
+
+class _StarRound(PooledDoFn):
     """One round: a shard's edges -> the star forest of their local components; counts whether it changed."""
 
-    def __init__(self, round_no: int):
-        self.round_no = round_no
+    def __init__(self, round_no: int, last: bool, spill_root: str | None, processes: int):
+        super().__init__(processes)
+        self.round_no, self.last, self.spill_root = round_no, last, spill_root
+        self.label = f"near dedup, components round {round_no} (shards)"
 
-    def process(self, item):
-        edges = _tables(item[1], {"edge": cc.EDGES})["edge"]
-        held_bytes(edges.nbytes)
-        u, v = edges.column("u").to_numpy(), edges.column("v").to_numpy()
-        Metrics.counter(STAGE, f"round{self.round_no}_edges_in").inc(len(u))
-        leaf, root, changed = cc.local_stars(u, v)
-        yield beam.pvalue.TaggedOutput("changed", (self.round_no, int(changed)))
-        if len(leaf):
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(leaf, pa.uint64()), pa.array(root, pa.uint64())], schema=cc.EDGES
-            )
+    def process(self, item, bits):
+        self.bits = bits
+        yield from super().process(item)
+
+    def call(self, item) -> tuple:
+        return star_round, list(item[1]), self.round_no, self.bits, self.spill_root, self.last
+
+    def emit(self, done):
+        edges_in, changed, out, nbytes = done
+        held_bytes(nbytes)
+        Metrics.counter(STAGE, f"round{self.round_no}_edges_in").inc(edges_in)
+        yield beam.pvalue.TaggedOutput("changed", (self.round_no, changed))
+        yield from out
 
 
 def _round_summary(max_rounds: int):
@@ -256,9 +291,10 @@ class ConnectedComponents(beam.PTransform):
     The rounds' shard count follows the number of edges (`round_bits`, a side input of one integer), not the
     corpus: `bits` only caps it from below when given (tests)."""
 
-    def __init__(self, bits: int | None, max_rounds: int):
+    def __init__(self, bits: int | None, max_rounds: int, spill=None, processes: int = 0):
         super().__init__()
         self.bits, self.max_rounds = bits, max_rounds
+        self.spill, self.processes = spill, processes  # as for PairSimilarity
 
     def expand(self, edges):
         sized = (
@@ -268,13 +304,14 @@ class ConnectedComponents(beam.PTransform):
             | "RoundBits" >> beam.Map(lambda n, floor: max(round_bits(n), floor or 0), self.bits)
         )
         bits = beam.pvalue.AsSingleton(sized)
-        counts = []
-        for r in range(self.max_rounds):
+        counts, last = [], self.max_rounds - 1
+        edges = edges | "Route0" >> beam.ParDo(_RouteFirst(self.spill), bits)
+        for r in range(self.max_rounds):  # each round's output is routed to the next round's shards already
+            step = _StarRound(r, r == last, self.spill, self.processes)
             grouped = (
                 edges
-                | f"Route{r}" >> beam.FlatMap(_route, bits, r)
                 | f"Group{r}" >> beam.GroupByKey()
-                | f"Stars{r}" >> beam.ParDo(_StarRound(r)).with_outputs("changed", main="stars")
+                | f"Stars{r}" >> beam.ParDo(step, bits).with_outputs("changed", main="stars")
             )
             edges, counts = grouped.stars, [*counts, grouped.changed]
         summary = (
@@ -293,49 +330,81 @@ def _memberships(batch: pa.RecordBatch):
     )
 
 
-class _NameMembers(beam.DoFn):
-    """(member, root) meets the member's (doc_id, unit); the rows move to the root's shard."""
-
-    def __init__(self, bits: int):
-        self.bits = bits
-
-    def process(self, item):
-        t = _tables(
-            item[1], {"node": cc.NODES, "want": pa.schema([("member", pa.uint64()), ("root", pa.uint64())])}
-        )
-        held_bytes(t["node"].nbytes + t["want"].nbytes)
-        keys, nodes = cc.distinct_by_key(t["node"])
-        want = t["want"]
-        if want.num_rows == 0:
-            return
-        Metrics.counter(STAGE, "memberships_in").inc(want.num_rows)
-        pairs = np.unique(
-            np.stack([want.column("member").to_numpy(), want.column("root").to_numpy()], axis=1), axis=0
-        )
-        at = pa.array(cc.lookup(keys, pairs[:, 0]))
-        named = pa.RecordBatch.from_arrays(
-            [
-                pa.array(pairs[:, 1], pa.uint64()),
-                pa.array(pairs[:, 0], pa.uint64()),
-                nodes.column("doc_id").take(at).combine_chunks(),
-                nodes.column("unit").take(at).combine_chunks(),
-                nodes.column("parent").take(at).combine_chunks(),
-            ],
-            names=["root", "member", "doc_id", "unit", "parent"],
-        )
-        yield from by_shard(named, "root", "want", self.bits)
+MEMBERS = pa.schema([("member", pa.uint64()), ("root", pa.uint64())])
+SURVIVOR_PAIRS = pa.schema(
+    [
+        ("a", pa.uint64()),
+        ("doc_id", pa.string()),
+        ("unit", pa.int32()),
+        ("b", pa.uint64()),
+        ("survivor", pa.string()),
+        ("parent", pa.int16()),
+    ]
+)
 
 
-def _choose_survivors(item):
-    batches = [b for _, b in item[1]]
-    held(batches)
-    removed = cc.component_removals(pa.Table.from_batches(batches))
-    Metrics.counter(STAGE, "verified_removals").inc(removed.num_rows)
-    yield from (
-        removed.rename_columns(["a", "doc_id", "unit", "b", "survivor", "parent"])
-        .combine_chunks()
-        .to_batches()
+def _keyed_on(items: list, spill_root: str | None) -> list:
+    return spill_keyed(spill_root, items) if spill_root and items else items
+
+
+def name_members(tagged: list, bits: int, spill_root: str | None) -> list:
+    """One node shard's group: (member, root) rows meet their member's (doc_id, unit, parent) and move to the
+    root's shard. [memberships, items, bytes held]."""
+    t = _tables(tagged, {"node": cc.NODES, "want": MEMBERS})
+    want = t["want"]
+    if want.num_rows == 0:
+        return []
+    keys, nodes = cc.distinct_by_key(t["node"])
+    pairs = np.unique(
+        np.stack([want.column("member").to_numpy(), want.column("root").to_numpy()], axis=1), axis=0
     )
+    at = pa.array(cc.lookup(keys, pairs[:, 0]))
+    named = pa.RecordBatch.from_arrays(
+        [
+            pa.array(pairs[:, 1], pa.uint64()),
+            pa.array(pairs[:, 0], pa.uint64()),
+            nodes.column("doc_id").take(at).combine_chunks(),
+            nodes.column("unit").take(at).combine_chunks(),
+            nodes.column("parent").take(at).combine_chunks(),
+        ],
+        names=["root", "member", "doc_id", "unit", "parent"],
+    )
+    items = _keyed_on(list(by_shard(named, "root", "want", bits)), spill_root)
+    return [want.num_rows, items, t["node"].nbytes + want.nbytes]
+
+
+class _NameMembers(CountedStep):
+    label = "near dedup, components' members named (shards)"
+    counter = "memberships_in"
+
+    def __init__(self, bits: int, spill_root: str | None, processes: int):
+        super().__init__(processes)
+        self.bits, self.spill_root = bits, spill_root
+
+    def call(self, item) -> tuple:
+        return name_members, list(item[1]), self.bits, self.spill_root
+
+
+def choose_survivors(tagged: list, bits: int, spill_root: str | None) -> list:
+    """One root shard's group, whole components -> (member, survivor) pairs of every member to remove, keyed
+    by the member's shard for the payload join. [removals, items, bytes held]."""
+    batches = [b for _, b in unspilled(tagged)]
+    removed = cc.component_removals(pa.Table.from_batches(batches))
+    pairs = removed.rename_columns(SURVIVOR_PAIRS.names).combine_chunks()
+    items = [item for batch in pairs.to_batches() for item in by_shard(batch, "a", "want", bits)]
+    return [pairs.num_rows, _keyed_on(items, spill_root), sum(b.nbytes for b in batches)]
+
+
+class _ChooseSurvivors(CountedStep):
+    label = "near dedup, survivors chosen (shards)"
+    counter = "verified_removals"
+
+    def __init__(self, bits: int, spill_root: str | None, processes: int):
+        super().__init__(processes)
+        self.bits, self.spill_root = bits, spill_root
+
+    def call(self, item) -> tuple:
+        return choose_survivors, list(item[1]), self.bits, self.spill_root
 
 
 def require_converged(rounds: dict) -> dict:
@@ -367,7 +436,8 @@ def _as_removals(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 class Survivors(beam.PTransform):
     """Final stars + node ids + payloads -> removal batches (REMOVALS): every member of a component but its
-    smallest doc_id, with that survivor and the similarity to it."""
+    smallest doc_id, with that survivor and the similarity to it. `nodes` and `payloads` come keyed by node
+    shard ((shard, ("node", batch or spilled file)))."""
 
     def __init__(self, nodes, payloads, rounds, verify: str, bits: int, spill=None, processes: int = 0):
         super().__init__()
@@ -377,23 +447,20 @@ class Survivors(beam.PTransform):
     def expand(self, stars):
         _ = self.rounds | "RequireConverged" >> beam.Map(require_converged)
         members = stars | "Memberships" >> beam.Map(_memberships)
-        named = _join("Name", self.nodes, "key", members, "member", self.bits) | "NameMembers" >> beam.ParDo(
-            _NameMembers(self.bits)
+        bits, spill, processes = self.bits, self.spill, self.processes
+        named = _join("Name", self.nodes, None, members, "member", bits) | "NameMembers" >> beam.ParDo(
+            _NameMembers(bits, spill, processes)
         )
-        pairs = named | "ByRoot" >> beam.GroupByKey() | "ChooseSurvivors" >> beam.FlatMap(_choose_survivors)
-        schema = pa.schema(
-            [
-                ("a", pa.uint64()),
-                ("doc_id", pa.string()),
-                ("unit", pa.int32()),
-                ("b", pa.uint64()),
-                ("survivor", pa.string()),
-                ("parent", pa.int16()),
-            ]
+        pairs = (
+            named
+            | "ByRoot" >> beam.GroupByKey()
+            | "ChooseSurvivors" >> beam.ParDo(_ChooseSurvivors(bits, spill, processes))
         )
         return (
             pairs
             | "SurvivorSimilarity"
-            >> PairSimilarity(self.payloads, schema, self.verify, self.bits, self.spill, self.processes)
+            >> PairSimilarity(
+                self.payloads, SURVIVOR_PAIRS, self.verify, bits, spill, processes, keyed_pairs=True
+            )
             | "AsRemovals" >> beam.Map(_as_removals)
         )

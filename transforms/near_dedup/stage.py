@@ -23,7 +23,7 @@ from transforms.near_dedup.params import NearDedupConfig
 from transforms.near_dedup.shingles import shingle_hashes
 from transforms.near_dedup.sketch import batch_signatures, text_column
 from transforms.rejects import rejects_from_docs
-from transforms.spilled import spill_keyed, unspilled
+from transforms.spilled import BufferedSpill, spill_keyed, unspilled
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
@@ -281,13 +281,18 @@ class NearDuplicateIds(beam.PTransform):
         """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
         "buckets"), when the caller sketched them itself (the pipeline's key pass, in its pool)."""
         config, bits, spill, processes = self.config, self.bits, self.spill, self.processes
-        if isinstance(docs, dict):  # payloads keyed by node shard, as etl/unit_work.key_unit makes them
+        if isinstance(
+            docs, dict
+        ):  # payloads and nodes keyed by node shard, as etl/unit_work.key_unit makes them
             buckets, payloads, nodes = docs["buckets"], docs["payloads"], docs["nodes"]
         else:
             sketched = docs | "Sketch" >> beam.ParDo(
                 _Sketch(config, bits, self.exclude is not None)
             ).with_outputs("buckets", "nodes", main="payloads")
-            buckets, nodes = sketched.buckets, sketched.nodes
+            buckets = sketched.buckets
+            nodes = sketched.nodes | "NodesByShard" >> beam.ParDo(
+                BufferedSpill(graph.by_shard, spill, "key", "node", bits)
+            )
             payloads = sketched.payloads | "PayloadsByShard" >> beam.FlatMap(
                 graph.by_shard, "key", "node", bits
             )
@@ -295,7 +300,7 @@ class NearDuplicateIds(beam.PTransform):
             excluded = (
                 self.exclude
                 | "ExcludedKeys" >> beam.Map(lambda b: b.select(["key"]))
-                | "ExcludedByShard" >> beam.FlatMap(graph.by_shard, "key", "node", bits)
+                | "ExcludedByShard" >> beam.ParDo(BufferedSpill(graph.by_shard, spill, "key", "node", bits))
             )
             buckets = (
                 (excluded, buckets)
@@ -312,7 +317,8 @@ class NearDuplicateIds(beam.PTransform):
             )
             buckets = (buckets, old.buckets) | "WithEarlierBuckets" >> beam.Flatten()
             payloads = (payloads, old_payloads) | "WithEarlierPayloads" >> beam.Flatten()
-            nodes = (nodes, old.nodes) | "WithEarlierNodes" >> beam.Flatten()
+            old_nodes = old.nodes | "EarlierNodesByShard" >> beam.FlatMap(graph.by_shard, "key", "node", bits)
+            nodes = (nodes, old_nodes) | "WithEarlierNodes" >> beam.Flatten()
         verify = config.verify != "none"
         edges = (
             buckets
@@ -330,7 +336,9 @@ class NearDuplicateIds(beam.PTransform):
                 )
                 | "AtThreshold" >> beam.Map(_verified, config.threshold)
             )
-        found = verified | "Components" >> graph.ConnectedComponents(None, config.max_rounds)
+        found = verified | "Components" >> graph.ConnectedComponents(
+            None, config.max_rounds, spill, processes
+        )
         return found["stars"] | "Survivors" >> graph.Survivors(
             nodes, payloads, found["rounds"], config.verify, bits, self.spill, self.processes
         )
