@@ -31,7 +31,7 @@ from etl.progress import namespace_counters, stage_counters
 from etl.reachability import check_reachable
 from etl.runner import is_local_runner, pipeline_options
 from etl.sources import expand_inputs
-from etl.unit_work import unit_result_path
+from etl.unit_work import MODULES, unit_result_path
 from transforms import pool
 
 log = logging.getLogger("corpus_etl")
@@ -274,6 +274,8 @@ def run_pipeline(
         check_inputs_outside_output(inputs, out, [url for url, _ in files])
         selection = choose_inputs(files, config, parents)
         staging = _fresh_staging(out, held.owner)
+        local = _in_process(pipeline_options(beam_args))
+        pool.warm(unit_pool.early_processes(local, sum(b for _, b in selection.processed)), MODULES)
         units = plan_units(
             selection.processed, config.input.unit_bytes, config.input.format, f"{staging}/spill"
         )
@@ -292,5 +294,6 @@ def run_pipeline(
         scratch.join()
         _remove_staging(out, staging)
     finally:
+        pool.shutdown()  # a pool warmed for a run that failed before its passes
         held.release()
     return RunResult(draft, out, time.time() - started, draft["run"]["input_bytes"])

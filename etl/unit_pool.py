@@ -36,3 +36,9 @@ def pool_processes(local: bool, units: int, total_bytes: int) -> int:
     if units < 2 or total_bytes < POOL_MIN_BYTES:
         return 0
     return min(usable_cores(), units)
+
+
+def early_processes(local: bool, input_bytes: int) -> int:
+    """The pool a run will most likely get, known before its units are planned (their text is at least the
+    input's bytes, compressed or not), so that its workers can start while the driver plans."""
+    return pool_processes(local, usable_cores(), input_bytes)

@@ -26,6 +26,15 @@ from transforms.pool import in_worker, release_memory
 from transforms.schema import text_bytes
 from transforms.stage import RemovalFilter
 
+# What a unit's work imports in a pool worker (both passes), for a pool warmed before the first unit.
+MODULES = (
+    "etl.unit_work",
+    "transforms.exact_dedup",
+    "transforms.near_dedup.stage",
+    "transforms.quality.verdicts",
+    "transforms.tokenize",
+)
+
 
 @dataclass(frozen=True, eq=False)
 class KeyJob:
@@ -105,7 +114,7 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     from transforms.near_dedup.graph import by_shard
     from transforms.near_dedup.stage import sketch
     from transforms.quality.verdicts import record
-    from transforms.spilled import spill_keyed
+    from transforms.spilled import gathered, spill_keyed
 
     started = time.time()
     chain = _loaded.get(job.key()) or _remember(job.key(), _KeyChain(job))
@@ -138,7 +147,9 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
             else:
                 outputs.append((tag, value))
     for tag, items in keyed.items():  # one file per unit and tag, not a batch per batch of documents
-        outputs.extend((tag, item) for item in (spill_keyed(job.spill, items) if job.spill else items))
+        outputs.extend(
+            (tag, item) for item in (spill_keyed(job.spill, items) if job.spill else gathered(items))
+        )
     if chain.record and verdicts:  # a unit with no documents: the write pass asks for no verdicts
         _write_parquet(verdicts_path(job.staging, unit.index), verdicts)
     if signatures:

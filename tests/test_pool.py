@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from transforms import pool
-from transforms.spilled import spill, spill_keyed, unspilled
+from transforms import pool, spilled
+from transforms.spilled import gathered, spill, spill_keyed, unspilled
 
 
 def _slow_square(i: int) -> tuple[int, int, int]:
@@ -116,3 +117,62 @@ def test_a_bad_process_count_is_exit_2_before_the_output_is_touched(tmp_path, ru
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "CORPUS_ETL_PROCESSES='many'" in proc.stderr
     assert not out.exists()
+
+
+def _has_module(name: str) -> bool:
+    import sys
+
+    return name in sys.modules
+
+
+def test_a_warmed_pool_has_imported_its_modules_before_the_first_call():
+    try:
+        pool.warm(1, ("colorsys",))
+        runner = pool.OrderedPool(1)
+        for name in ("colorsys", "wave"):  # the second one: what a worker has not imported stays out
+            list(runner.submit(_has_module, name))
+        assert list(runner.drain()) == [True, False]
+    finally:
+        pool.shutdown()
+
+
+def test_gathered_items_are_one_batch_per_key_and_tag_in_first_seen_order():
+    a = pa.record_batch({"v": pa.array([1, 2])})
+    b = pa.record_batch({"v": pa.array([3])})
+    out = gathered([(5, ("want", a)), (2, ("want", b)), (5, ("want", b)), (5, ("node", a))])
+    assert [(k, t, batch.column(0).to_pylist()) for k, (t, batch) in out] == [
+        (5, "want", [1, 2, 3]),
+        (2, "want", [3]),
+        (5, "node", [1, 2]),
+    ]
+
+
+def _by_parity(batch: pa.RecordBatch):
+    odd = pc.bit_wise_and(batch.column(0), 1).to_numpy().astype(bool)
+    for key, rows in ((0, ~odd), (1, odd)):
+        if rows.any():
+            yield key, ("v", batch.filter(pa.array(rows)))
+
+
+@pytest.mark.parametrize("limit", [1, 1 << 30])  # a file per batch, or one at the bundle's end
+def test_a_buffered_spill_keys_the_same_rows_as_keying_each_batch(tmp_path, monkeypatch, limit):
+    monkeypatch.setattr(spilled, "BUFFER_BYTES", limit)
+    batches = [pa.record_batch({"v": pa.array(range(i, i + 5))}) for i in range(0, 50, 5)]
+
+    def keyed_rows(root):
+        step, items = spilled.BufferedSpill(_by_parity, root), []
+        step.start_bundle()
+        for batch in batches:
+            items.extend(step.process(batch))
+        items.extend(wv.value for wv in step.finish_bundle())
+        rows: dict[int, list[int]] = {}
+        for key, tagged in items:
+            for _, b in unspilled([tagged]):
+                rows.setdefault(key, []).extend(b.column(0).to_pylist())
+        return {k: sorted(v) for k, v in rows.items()}, items
+
+    plain, plain_items = keyed_rows(None)
+    spilt, spilt_items = keyed_rows(str(tmp_path))
+    assert plain == spilt == {0: list(range(0, 50, 2)), 1: list(range(1, 50, 2))}
+    assert all(isinstance(value, str) for _, (_, value) in spilt_items)
+    assert len(list(tmp_path.iterdir())) == (len(batches) if limit == 1 else 1)

@@ -53,6 +53,15 @@ def spill_keyed(root: str, items) -> list:
     return [(key, (tag, laid[(key, tag)])) for key, tag in slots]
 
 
+def gathered(items) -> list:
+    """(key, (tag, batch)) items -> one batch per key and tag, in first-seen order: what `spill_keyed` writes,
+    kept in memory (a distributed runner's shuffle, which would carry each sliver as an element)."""
+    slots: dict[tuple, list[pa.RecordBatch]] = {}
+    for key, (tag, batch) in items:
+        slots.setdefault((key, tag), []).append(batch)
+    return [(key, (tag, pa.concat_batches(batches))) for (key, tag), batches in slots.items()]
+
+
 def _read(reference: str):
     url, _, span = reference.partition("#")
     fs, path = fsspec.core.url_to_fs(url)
