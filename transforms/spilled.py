@@ -53,6 +53,12 @@ def spill_keyed(root: str, items) -> list:
     return [(key, (tag, laid[(key, tag)])) for key, tag in slots]
 
 
+def shuffled(root: str | None, items) -> list:
+    """Keyed items as the next shuffle takes them: spilled under `root` when given, else as they are."""
+    items = list(items)
+    return spill_keyed(root, items) if root and items else items
+
+
 def gathered(items) -> list:
     """(key, (tag, batch)) items -> one batch per key and tag, in first-seen order: what `spill_keyed` writes,
     kept in memory (a distributed runner's shuffle, which would carry each sliver as an element)."""

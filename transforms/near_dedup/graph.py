@@ -16,7 +16,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.near_dedup import components as cc
 from transforms.pool import PooledDoFn
-from transforms.spilled import BufferedSpill, spill_keyed, unspilled
+from transforms.spilled import BufferedSpill, shuffled, unspilled
 
 log = logging.getLogger("corpus_etl")
 STAGE = "near_dedup"
@@ -93,6 +93,20 @@ class CountedStep(PooledDoFn):
             yield from out
 
 
+class ShardStep(CountedStep):
+    """A CountedStep whose work is `work(group's items, bits, spill_root)`: one shard's group in, its outputs
+    keyed to the next shuffle's shards (spilled under `spill_root` when given)."""
+
+    work = None  # a staticmethod in each subclass
+
+    def __init__(self, bits: int, spill_root: str | None, processes: int):
+        super().__init__(processes)
+        self.bits, self.spill_root = bits, spill_root
+
+    def call(self, item) -> tuple:
+        return self.work, list(item[1]), self.bits, self.spill_root
+
+
 # Pairs given their payload at a time: a group's pairs with payloads (a KB each) never all wait in memory.
 CHUNK_PAIRS = 1 << 16
 
@@ -113,7 +127,7 @@ def attach_payload(tagged: list, schema: pa.Schema, bits: int, spill_root: str |
         chunk = chunk.combine_chunks()
         most = max(most, chunk.nbytes)
         items = [item for batch in chunk.to_batches() for item in by_shard(batch, "b", "want", bits)]
-        out.extend(spill_keyed(spill_root, items) if spill_root else items)
+        out.extend(shuffled(spill_root, items))
     return [pairs.num_rows, out, t["node"].nbytes + t["want"].nbytes + most]
 
 
@@ -234,8 +248,7 @@ def star_round(tagged: list, round_no: int, bits: int, spill_root: str | None, l
         if last:
             out = [stars]
         else:
-            out = list(_route(stars, bits, round_no + 1))
-            out = spill_keyed(spill_root, out) if spill_root else out
+            out = shuffled(spill_root, _route(stars, bits, round_no + 1))
     return [len(u), int(changed), out, edges.nbytes]
 
 
@@ -343,10 +356,6 @@ SURVIVOR_PAIRS = pa.schema(
 )
 
 
-def _keyed_on(items: list, spill_root: str | None) -> list:
-    return spill_keyed(spill_root, items) if spill_root and items else items
-
-
 def name_members(tagged: list, bits: int, spill_root: str | None) -> list:
     """One node shard's group: (member, root) rows meet their member's (doc_id, unit, parent) and move to the
     root's shard. [memberships, items, bytes held]."""
@@ -369,20 +378,14 @@ def name_members(tagged: list, bits: int, spill_root: str | None) -> list:
         ],
         names=["root", "member", "doc_id", "unit", "parent"],
     )
-    items = _keyed_on(list(by_shard(named, "root", "want", bits)), spill_root)
+    items = shuffled(spill_root, by_shard(named, "root", "want", bits))
     return [want.num_rows, items, t["node"].nbytes + want.nbytes]
 
 
-class _NameMembers(CountedStep):
+class _NameMembers(ShardStep):
     label = "near dedup, components' members named (shards)"
     counter = "memberships_in"
-
-    def __init__(self, bits: int, spill_root: str | None, processes: int):
-        super().__init__(processes)
-        self.bits, self.spill_root = bits, spill_root
-
-    def call(self, item) -> tuple:
-        return name_members, list(item[1]), self.bits, self.spill_root
+    work = staticmethod(name_members)
 
 
 def choose_survivors(tagged: list, bits: int, spill_root: str | None) -> list:
@@ -392,19 +395,13 @@ def choose_survivors(tagged: list, bits: int, spill_root: str | None) -> list:
     removed = cc.component_removals(pa.Table.from_batches(batches))
     pairs = removed.rename_columns(SURVIVOR_PAIRS.names).combine_chunks()
     items = [item for batch in pairs.to_batches() for item in by_shard(batch, "a", "want", bits)]
-    return [pairs.num_rows, _keyed_on(items, spill_root), sum(b.nbytes for b in batches)]
+    return [pairs.num_rows, shuffled(spill_root, items), sum(b.nbytes for b in batches)]
 
 
-class _ChooseSurvivors(CountedStep):
+class _ChooseSurvivors(ShardStep):
     label = "near dedup, survivors chosen (shards)"
     counter = "verified_removals"
-
-    def __init__(self, bits: int, spill_root: str | None, processes: int):
-        super().__init__(processes)
-        self.bits, self.spill_root = bits, spill_root
-
-    def call(self, item) -> tuple:
-        return choose_survivors, list(item[1]), self.bits, self.spill_root
+    work = staticmethod(choose_survivors)
 
 
 def require_converged(rounds: dict) -> dict:

@@ -23,7 +23,7 @@ from transforms.near_dedup.params import NearDedupConfig
 from transforms.near_dedup.shingles import shingle_hashes
 from transforms.near_dedup.sketch import batch_signatures, text_column
 from transforms.rejects import rejects_from_docs
-from transforms.spilled import BufferedSpill, spill_keyed, unspilled
+from transforms.spilled import BufferedSpill, shuffled, unspilled
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
@@ -158,7 +158,7 @@ def drop_excluded(tagged: list, bits: int, spill_root: str | None) -> list:
         for batch in table.filter(pa.array(keep)).combine_chunks().to_batches()
         for item in _by_bucket_shard(batch, bits)
     ]
-    return [int(keep.sum()), spill_keyed(spill_root, out) if spill_root else out, nbytes]
+    return [int(keep.sum()), shuffled(spill_root, out), nbytes]
 
 
 def candidate_edges(tagged: list, bits: int, spill_root: str | None, keyed: bool) -> list:
@@ -175,20 +175,13 @@ def candidate_edges(tagged: list, bits: int, spill_root: str | None, keyed: bool
     edges = pa.RecordBatch.from_arrays([pa.array(u, pa.uint64()), pa.array(v, pa.uint64())], schema=PAIRS)
     out = [edges]
     if keyed:
-        out = list(graph.by_shard(edges, "a", "want", bits))
-        out = spill_keyed(spill_root, out) if spill_root else out
+        out = shuffled(spill_root, graph.by_shard(edges, "a", "want", bits))
     return [len(u), out, sum(b.nbytes for b in batches)]
 
 
-class _DropExcluded(graph.CountedStep):
+class _DropExcluded(graph.ShardStep):
     label = "near dedup, exact duplicates out of the buckets (shards)"
-
-    def __init__(self, bits: int, spill_root: str | None, processes: int):
-        super().__init__(processes)
-        self.bits, self.spill_root = bits, spill_root
-
-    def call(self, item) -> tuple:
-        return drop_excluded, list(item[1]), self.bits, self.spill_root
+    work = staticmethod(drop_excluded)
 
 
 class _CandidateEdges(graph.CountedStep):
