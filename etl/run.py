@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import apache_beam as beam
 import fsspec
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import lease, unit_pool
@@ -95,28 +94,17 @@ def _staged_tree(staging: str, sub: str) -> list[tuple[str, str]]:
     return [(f, f"{sub}/{f[len(base) + 1 :]}") for f in sorted(fs.find(base))]
 
 
-def _load_rejects_for_report(paths: list[str]) -> pa.Table | None:
-    """All reject rows, text cut to a preview: the report needs counts, values and a few samples."""
-    tables = []
-    for path in paths:
-        with fsspec.open(path, "rb") as fh:
-            table = pq.read_table(fh)
-        if "text" in table.column_names:
-            preview = pc.utf8_slice_codeunits(table.column("text"), 0, 600)
-            table = table.set_column(table.schema.get_field_index("text"), "text", preview)
-        tables.append(table)
-    return pa.concat_tables(tables) if tables else None
-
-
 def _write_report(
     staging: str, manifest: dict, reject_paths: list[str], stats_by_shard: dict[str, pa.Table]
 ) -> None:
-    from etl.report import render_report
+    from etl.report import load_reject_files, render_report
 
     stats = (
         pa.concat_tables(list(stats_by_shard.values()), promote_options="default") if stats_by_shard else None
     )
-    html = render_report(manifest, _load_rejects_for_report(reject_paths), stats, manifest["validation"])
+    html = render_report(
+        manifest, load_reject_files(reject_paths, preview=600), stats, manifest["validation"]
+    )
     with fsspec.open(f"{staging}/report/index.html", "w", encoding="utf-8") as fh:
         fh.write(html)
 

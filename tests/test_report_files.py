@@ -9,7 +9,8 @@ from html import escape
 
 import pyarrow.parquet as pq
 
-from etl.report import load_rejects, render_report, report_server, write_report
+from etl.report import load_reject_files, load_rejects, render_report, report_server, write_report
+from etl.report.figures import reject_samples
 from tests.test_report_data import HOSTILE, make_run
 
 
@@ -41,6 +42,23 @@ def test_write_report_reads_the_output_and_reject_texts_only_for_samples(tmp_pat
     assert escape(HOSTILE) in page and HOSTILE not in page
     assert 'data-stage="quality" data-metric="out" data-value="1393"' in page
     assert 'data-status="pass"' in page
+
+
+def test_a_runs_reject_files_give_the_samples_of_all_texts_cut_to_a_preview(tmp_path):
+    run = make_run()
+    _write_out(tmp_path, run)
+    urls = sorted(str(p) for p in (tmp_path / "rejects").iterdir())
+    loaded = load_reject_files(urls, preview=7)
+    everything = run["rejects"]  # the same rows, every text whole
+    assert loaded.num_rows == everything.num_rows
+    assert loaded.column("doc_id").to_pylist() == everything.column("doc_id").to_pylist()
+    expected = {
+        key: [(r["doc_id"], r["text"][:7]) for r in rows] for key, rows in reject_samples(everything).items()
+    }
+    got = {key: [(r["doc_id"], r["text"]) for r in rows] for key, rows in reject_samples(loaded).items()}
+    assert got == expected and got
+    assert sum(t is not None for t in loaded.column("text").to_pylist()) == sum(map(len, got.values()))
+    assert load_reject_files([]) is None
 
 
 def test_report_server_serves_the_page_on_localhost(tmp_path):

@@ -4,7 +4,22 @@
 directory and writes the page; ``serve_report`` serves it on localhost.
 """
 
-from etl.report.files import load_rejects, load_stats, report_server, serve_report, write_report
+from etl.report.files import (
+    load_reject_files,
+    load_rejects,
+    load_stats,
+    report_server,
+    serve_report,
+    write_report,
+)
 from etl.report.page import render_report
 
-__all__ = ["render_report", "write_report", "serve_report", "report_server", "load_rejects", "load_stats"]
+__all__ = [
+    "render_report",
+    "write_report",
+    "serve_report",
+    "report_server",
+    "load_rejects",
+    "load_reject_files",
+    "load_stats",
+]

@@ -47,14 +47,30 @@ def load_stats(out_dir: str, manifest: dict | None = None) -> pa.Table | None:
 def load_rejects(out_dir: str, per_reason: int = 3, manifest: dict | None = None) -> pa.Table | None:
     """``OUT/rejects/*.parquet`` without texts, except for the rows the report shows as samples."""
     ds = _dataset(out_dir, "rejects", manifest)
-    if ds is None:
+    return None if ds is None else _with_sampled_texts(ds, per_reason)
+
+
+def load_reject_files(urls: list[str], per_reason: int = 3, preview: int | None = None) -> pa.Table | None:
+    """`load_rejects` for a run's own reject files (in staging, before the commit), each sampled text cut to
+    `preview` characters when given."""
+    if not urls:
         return None
+    fs, _ = fsspec.core.url_to_fs(urls[0])
+    paths = [fsspec.core.url_to_fs(url)[1] for url in urls]
+    return _with_sampled_texts(pads.dataset(paths, filesystem=fs, format="parquet"), per_reason, preview)
+
+
+def _with_sampled_texts(ds: pads.Dataset, per_reason: int, preview: int | None = None) -> pa.Table:
+    """Every row but its text, which is read only for the sampled rows: the rejects of a big run are most
+    of its text (1 GB of the driver's and 10 s at 4 GB of input, to show a few samples)."""
     columns = [c for c in ds.schema.names if c != "text"]
     table = ds.to_table(columns=columns)
     if "text" not in ds.schema.names or table.num_rows == 0:
         return table
     picked = sample_rows(table, per_reason)
     texts = ds.take(picked, columns=["text"]).column("text").combine_chunks()
+    if preview is not None:
+        texts = pc.utf8_slice_codeunits(texts, 0, preview)
     mask = pc.is_in(pa.array(range(table.num_rows)), picked)
     column = pc.replace_with_mask(
         pa.nulls(table.num_rows, pa.large_string()), mask, texts.cast(pa.large_string())
