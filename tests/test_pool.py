@@ -176,3 +176,14 @@ def test_a_buffered_spill_keys_the_same_rows_as_keying_each_batch(tmp_path, monk
     assert plain == spilt == {0: list(range(0, 50, 2)), 1: list(range(1, 50, 2))}
     assert all(isinstance(value, str) for _, (_, value) in spilt_items)
     assert len(list(tmp_path.iterdir())) == (len(batches) if limit == 1 else 1)
+
+
+def test_a_buffered_spill_keys_batches_of_two_schemas_apart(tmp_path):
+    ints = pa.record_batch({"v": pa.array([1, 2, 3])})
+    other = pa.record_batch({"v": pa.array([4, 5], pa.int32())})
+    step = spilled.BufferedSpill(_by_parity, str(tmp_path))
+    step.start_bundle()
+    assert list(step.process(ints)) == [] and list(step.process(other)) == []
+    items = [wv.value for wv in step.finish_bundle()]
+    rows = sorted(v for _, tagged in items for _, b in unspilled([tagged]) for v in b.column(0).to_pylist())
+    assert rows == [1, 2, 3, 4, 5]

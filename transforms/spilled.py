@@ -34,23 +34,22 @@ def spill(root: str, batches: list[pa.RecordBatch]) -> str:
 
 
 def spill_keyed(root: str, items) -> list:
-    """(key, (tag, batch)) items -> (key, (tag, reference)), one per key and tag in first-seen order; the
-    batches go to one file per schema (a call's items of one tag share one)."""
+    """(key, (tag, batch)) items -> (key, (tag, reference)), one per key, tag and schema (in practice one
+    schema per tag) in first-seen order; the batches go to one file per schema."""
     slots: dict[tuple, list[pa.RecordBatch]] = {}
     for key, (tag, batch) in items:
-        slots.setdefault((key, tag), []).append(batch)
+        slots.setdefault((key, tag, batch.schema), []).append(batch)
     files: dict[pa.Schema, list] = {}  # schema -> [(slot, first, end)], batches in order
-    laid: dict[tuple, tuple] = {}
     for slot, batches in slots.items():
-        schema = batches[0].schema
-        runs = files.setdefault(schema, [])
+        runs = files.setdefault(slot[2], [])
         first = runs[-1][2] if runs else 0
         runs.append((slot, first, first + len(batches)))
+    laid: dict[tuple, str] = {}
     for runs in files.values():
         url = spill(root, [b for slot, _, _ in runs for b in slots[slot]])
         for slot, first, end in runs:
             laid[slot] = f"{url}#{first}:{end}"
-    return [(key, (tag, laid[(key, tag)])) for key, tag in slots]
+    return [(key, (tag, laid[(key, tag, schema)])) for key, tag, schema in slots]
 
 
 def shuffled(root: str | None, items) -> list:
@@ -60,12 +59,12 @@ def shuffled(root: str | None, items) -> list:
 
 
 def gathered(items) -> list:
-    """(key, (tag, batch)) items -> one batch per key and tag, in first-seen order: what `spill_keyed` writes,
-    kept in memory (a distributed runner's shuffle, which would carry each sliver as an element)."""
+    """(key, (tag, batch)) items -> one batch per key, tag and schema, in first-seen order: what `spill_keyed`
+    writes, kept in memory (a distributed runner's shuffle, which would carry each sliver as an element)."""
     slots: dict[tuple, list[pa.RecordBatch]] = {}
     for key, (tag, batch) in items:
-        slots.setdefault((key, tag), []).append(batch)
-    return [(key, (tag, pa.concat_batches(batches))) for (key, tag), batches in slots.items()]
+        slots.setdefault((key, tag, batch.schema), []).append(batch)
+    return [(key, (tag, pa.concat_batches(batches))) for (key, tag, _), batches in slots.items()]
 
 
 def _read(reference: str):
@@ -124,10 +123,14 @@ class BufferedSpill(beam.DoFn):
     def _flush(self) -> list:
         if not self._batches:
             return []
-        gathered = pa.Table.from_batches(self._batches).combine_chunks()
+        by_schema: dict[pa.Schema, list[pa.RecordBatch]] = {}
+        for batch in self._batches:  # one schema in practice; batches that differ are keyed apart
+            by_schema.setdefault(batch.schema, []).append(batch)
         self._batches, self._bytes = [], 0
         items = [
-            item for batch in gathered.to_batches() for item in self.keyed(batch, *self.args, *self._side)
+            item
+            for batches in by_schema.values()
+            for item in self.keyed(pa.concat_batches(batches), *self.args, *self._side)
         ]
         return spill_keyed(self.root, items) if items else []
 
