@@ -120,11 +120,15 @@ def _fresh_staging(out: str, owner: str) -> str:
     return staging
 
 
-def _remove_staging(out: str, staging: str) -> None:
-    fs, path = fsspec.core.url_to_fs(staging)
+def _remove_tree(url: str) -> None:
+    fs, path = fsspec.core.url_to_fs(url)
     if fs.exists(path):
         fs.rm(path, recursive=True)
-    _, parent = fsspec.core.url_to_fs(f"{out}/_staging")
+
+
+def _remove_staging(out: str, staging: str) -> None:
+    _remove_tree(staging)
+    fs, parent = fsspec.core.url_to_fs(f"{out}/_staging")
     if fs.exists(parent) and not fs.ls(parent, detail=False):
         fs.rm(parent, recursive=True)
 
@@ -135,9 +139,7 @@ def _remove_scratch(staging: str) -> threading.Thread:
 
     def remove() -> None:
         for name in ("spill", "shuffle"):
-            fs, path = fsspec.core.url_to_fs(f"{staging}/{name}")
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
+            _remove_tree(f"{staging}/{name}")
 
     thread = threading.Thread(target=remove, name="remove-scratch", daemon=True)
     thread.start()

@@ -107,7 +107,8 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     "seconds"} for a unit.
 
     Tags: "exact" (exact dedup's hash rows), and near dedup's "nodes" and "payloads" (keyed by node shard) and
-    "buckets" (keyed by shard), the keyed ones as one spilled file per shard when the job says where.
+    "buckets" (keyed by shard): per tag, one spilled file with a run of batches per shard when the job says
+    where, else one batch per shard.
     The unit's quality verdicts and MinHash signatures are written under staging for the write pass.
     """
     from transforms.exact_dedup import hash_keys

@@ -33,12 +33,18 @@ def spill(root: str, batches: list[pa.RecordBatch]) -> str:
     return url
 
 
-def spill_keyed(root: str, items) -> list:
-    """(key, (tag, batch)) items -> (key, (tag, reference)), one per key, tag and schema (in practice one
-    schema per tag) in first-seen order; the batches go to one file per schema."""
+def _slots(items) -> dict[tuple, list[pa.RecordBatch]]:
+    """(key, (tag, batch)) items -> their batches by (key, tag, schema), in first-seen order."""
     slots: dict[tuple, list[pa.RecordBatch]] = {}
     for key, (tag, batch) in items:
         slots.setdefault((key, tag, batch.schema), []).append(batch)
+    return slots
+
+
+def spill_keyed(root: str, items) -> list:
+    """(key, (tag, batch)) items -> (key, (tag, reference)), one per key, tag and schema (in practice one
+    schema per tag) in first-seen order; the batches go to one file per schema."""
+    slots = _slots(items)
     files: dict[pa.Schema, list] = {}  # schema -> [(slot, first, end)], batches in order
     for slot, batches in slots.items():
         runs = files.setdefault(slot[2], [])
@@ -61,10 +67,7 @@ def shuffled(root: str | None, items) -> list:
 def gathered(items) -> list:
     """(key, (tag, batch)) items -> one batch per key, tag and schema, in first-seen order: what `spill_keyed`
     writes, kept in memory (a distributed runner's shuffle, which would carry each sliver as an element)."""
-    slots: dict[tuple, list[pa.RecordBatch]] = {}
-    for key, (tag, batch) in items:
-        slots.setdefault((key, tag, batch.schema), []).append(batch)
-    return [(key, (tag, pa.concat_batches(batches))) for (key, tag, _), batches in slots.items()]
+    return [(key, (tag, pa.concat_batches(batches))) for (key, tag, _), batches in _slots(items).items()]
 
 
 def _read(reference: str):
@@ -132,7 +135,7 @@ class BufferedSpill(beam.DoFn):
             for batches in by_schema.values()
             for item in self.keyed(pa.concat_batches(batches), *self.args, *self._side)
         ]
-        return spill_keyed(self.root, items) if items else []
+        return shuffled(self.root, items)
 
     def finish_bundle(self):
         for item in self._flush():

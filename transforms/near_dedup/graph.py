@@ -34,14 +34,9 @@ def by_shard(batch: pa.RecordBatch, column: str, tag: str, bits: int, salt: int 
         yield int(sorted_shards[lo]), (tag, batch.take(pa.array(order[lo:hi])))
 
 
-def held(batches) -> None:
-    """Record the bytes one group puts in a worker's hands: the figure that must not grow with the corpus
-    (bench/near_dedup.py reads its maximum)."""
-    held_bytes(sum(b.nbytes for b in batches))
-
-
 def held_bytes(nbytes: int) -> None:
-    """`held` for a group whose work ran in a pool worker, which only reports the figure back."""
+    """Record the bytes one group put in a worker's hands (a pool worker reports the figure back): the figure
+    that must not grow with the corpus (bench/near_dedup.py reads its maximum)."""
     Metrics.distribution(STAGE, "group_bytes").update(int(nbytes))
 
 

@@ -242,6 +242,12 @@ class _Split(beam.DoFn):
             yield beam.pvalue.TaggedOutput("rejects", rejects)
 
 
+def _by_node_shard(spill: str | None, bits: int) -> beam.ParDo:
+    """Batches with a `key` column -> (node shard, ("node", rows)), gathered first on the local runner so
+    that a shard gets one run of rows per file, not a sliver per batch (BufferedSpill)."""
+    return beam.ParDo(BufferedSpill(graph.by_shard, spill, "key", "node", bits))
+
+
 class NearDuplicateIds(beam.PTransform):
     """docs -> removal batches (components.REMOVALS: key, doc_id, survivor, similarity, unit) of every
     near duplicate.
@@ -274,26 +280,21 @@ class NearDuplicateIds(beam.PTransform):
         """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
         "buckets"), when the caller sketched them itself (the pipeline's key pass, in its pool)."""
         config, bits, spill, processes = self.config, self.bits, self.spill, self.processes
-        if isinstance(
-            docs, dict
-        ):  # payloads and nodes keyed by node shard, as etl/unit_work.key_unit makes them
+        # A dict: payloads and nodes come keyed by node shard, as etl/unit_work.key_unit makes them.
+        if isinstance(docs, dict):
             buckets, payloads, nodes = docs["buckets"], docs["payloads"], docs["nodes"]
         else:
             sketched = docs | "Sketch" >> beam.ParDo(
                 _Sketch(config, bits, self.exclude is not None)
             ).with_outputs("buckets", "nodes", main="payloads")
             buckets = sketched.buckets
-            nodes = sketched.nodes | "NodesByShard" >> beam.ParDo(
-                BufferedSpill(graph.by_shard, spill, "key", "node", bits)
-            )
-            payloads = sketched.payloads | "PayloadsByShard" >> beam.FlatMap(
-                graph.by_shard, "key", "node", bits
-            )
+            nodes = sketched.nodes | "NodesByShard" >> _by_node_shard(spill, bits)
+            payloads = sketched.payloads | "PayloadsByShard" >> _by_node_shard(spill, bits)
         if self.exclude is not None:
             excluded = (
                 self.exclude
                 | "ExcludedKeys" >> beam.Map(lambda b: b.select(["key"]))
-                | "ExcludedByShard" >> beam.ParDo(BufferedSpill(graph.by_shard, spill, "key", "node", bits))
+                | "ExcludedByShard" >> _by_node_shard(spill, bits)
             )
             buckets = (
                 (excluded, buckets)
@@ -305,12 +306,10 @@ class NearDuplicateIds(beam.PTransform):
             old = self.earlier | "SketchEarlier" >> beam.ParDo(_SketchEarlier(config, bits)).with_outputs(
                 "buckets", "nodes", main="payloads"
             )
-            old_payloads = old.payloads | "EarlierPayloadsByShard" >> beam.FlatMap(
-                graph.by_shard, "key", "node", bits
-            )
+            old_payloads = old.payloads | "EarlierPayloadsByShard" >> _by_node_shard(spill, bits)
             buckets = (buckets, old.buckets) | "WithEarlierBuckets" >> beam.Flatten()
             payloads = (payloads, old_payloads) | "WithEarlierPayloads" >> beam.Flatten()
-            old_nodes = old.nodes | "EarlierNodesByShard" >> beam.FlatMap(graph.by_shard, "key", "node", bits)
+            old_nodes = old.nodes | "EarlierNodesByShard" >> _by_node_shard(spill, bits)
             nodes = (nodes, old_nodes) | "WithEarlierNodes" >> beam.Flatten()
         verify = config.verify != "none"
         edges = (
