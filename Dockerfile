@@ -11,10 +11,12 @@ RUN pip install uv==0.13.8
 
 WORKDIR /opt/corpus-etl
 COPY requirements.lock pyproject.toml README.md ./
-# torch first from the CPU index (the lock pins torch==2.13.0; +cpu satisfies it), so no CUDA wheels come in.
+# torch first from the CPU index (the lock pins torch==2.13.0; +cpu satisfies it), then the lock without the
+# packages only torch's CUDA build needs (as the Makefile does beside a local CPU wheel), so no CUDA wheels come in.
 # psycopg2 is the driver of Airflow's Postgres metadata database (not needed for local runs, so not locked).
 RUN uv pip install --system torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
- && uv pip install --system -r requirements.lock psycopg2-binary==2.9.10
+ && grep -vE '^(nvidia-|cuda-|triton==)' requirements.lock > /tmp/requirements.cpu.lock \
+ && uv pip install --system -r /tmp/requirements.cpu.lock psycopg2-binary==2.9.10
 
 COPY etl ./etl
 COPY transforms ./transforms

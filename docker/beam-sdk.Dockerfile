@@ -8,7 +8,8 @@ RUN pip install uv==0.13.8
 WORKDIR /opt/corpus-etl
 COPY requirements.lock pyproject.toml README.md ./
 RUN uv pip install --system torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
- && uv pip install --system -r requirements.lock
+ && grep -vE '^(nvidia-|cuda-|triton==)' requirements.lock > /tmp/requirements.cpu.lock \
+ && uv pip install --system -r /tmp/requirements.cpu.lock
 COPY etl ./etl
 COPY transforms ./transforms
 COPY expectations ./expectations

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 READ_BACK = REPO / "tests" / "readers" / "read_back.py"
 # What the reading paths of mosaicml-streaming's `streaming.base` and litdata import, with their own deps.
 READER_DEPS = (
-    "torch==2.13.0+cpu",  # only the local CPU wheel matches: never CUDA packages from the registry
+    "torch==2.13.0",  # the CPU wheel of LOCAL_WHEELS where that folder has it (2.13.0+cpu satisfies the pin)
     "numpy==2.1.3",  # mosaicml-streaming 0.13: numpy < 2.2
     "transformers==4.57.6",  # streaming.base.dataloader (BatchFeature, BatchEncoding)
     "brotli==1.2.1",
@@ -45,6 +46,8 @@ READER_DEPS = (
     "boto3==1.44.8",  # litdata.streaming.client
     "filelock==4.3.1",
 )
+# The team's machines and CI keep the CPU build of torch here (the Makefile's LOCAL_WHEELS): no CUDA download.
+LOCAL_WHEELS = Path(os.environ.get("LOCAL_WHEELS", REPO.parent / "shared" / "wheels")).resolve()
 READERS = ("mosaicml-streaming==0.13.0", "litdata==0.2.76")  # installed without their dependencies
 RUN_OVERRIDES = [
     "quality.enabled=false",
@@ -108,7 +111,9 @@ def readers_python(cache_root: Path) -> Path:
         if not (venv / "ready").exists():
             shutil.rmtree(venv, ignore_errors=True)
             uv = str(Path(sys.executable).parent / "uv")
-            install = [uv, "pip", "install", "-q", "--python", str(python), "--find-links", "/opt/wheels"]
+            install = [uv, "pip", "install", "-q", "--python", str(python)]
+            if LOCAL_WHEELS.is_dir():
+                install += ["--find-links", str(LOCAL_WHEELS)]
             for cmd in (
                 [uv, "venv", "-q", "--python", sys.executable, str(venv)],
                 [*install, "--compile-bytecode", *READER_DEPS],
