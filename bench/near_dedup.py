@@ -159,7 +159,7 @@ def run_ours(corpus: Path, workers: int, code: Path, bits: int) -> dict:
     sys.path.insert(0, str(code))
     import apache_beam as beam
 
-    from etl.runner import local_options
+    from etl.run.runner import local_options
     from transforms.near_dedup import NearDedupConfig, NearDuplicateIds
     from transforms.near_dedup.minhash import Permutation
     from transforms.near_dedup.sketch import batch_signatures

@@ -1,6 +1,6 @@
 """Throughput and peak memory of `corpus-etl run` on a generated corpus, and on real text in one big file.
 
-Memory should stay roughly flat as the input grows: text never crosses a shuffle (see etl/pipeline.py), so the
+Memory should stay roughly flat as the input grows: text never crosses a shuffle (see etl/run/pipeline.py), so the
 peak is set by the work units in flight and the removal maps. Usage:
     python bench/pipeline.py [--mb 200] [--scales 1,4] [--set KEY=VALUE ...] [-- BEAM_OPTIONS]
     python bench/pipeline.py --real 1000 [--real-scales 1,4] [--set ...]   # issue 9's inputs (see below)

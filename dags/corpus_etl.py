@@ -1,7 +1,7 @@
 """Airflow DAG `corpus_etl`: one pipeline run with parameters, a validation gate, and the dataset as an Asset.
 
 run_pipeline runs `corpus-etl run` in a subprocess (retried: a rerun into the same output is idempotent, see
-etl/manifest.py); publish_report returns the report URL as XCom; check_validation fails the DAG run when the
+etl/store/manifest.py); publish_report returns the report URL as XCom; check_validation fails the DAG run when the
 committed manifest says the data failed validation under policy `fail`; publish_manifest, only after that gate,
 emits an event of the Asset `CORPUS_ETL_ASSET` (default `corpus_etl`) whose extra names the manifest, so a
 training DAG with `schedule=[Asset("corpus_etl")]` runs on each new version that passed validation.

@@ -118,7 +118,7 @@ def check_output(output: str) -> None:
 
     URLs (s3://...) are left to the run, which owns every byte on storage.
     """
-    from etl.input_files import local_path
+    from etl.ingest.input_files import local_path
 
     local = local_path(output)
     if local is None:

@@ -25,7 +25,7 @@ class InputConfig(StageParams):
     # auto: from the file name (.jsonl/.json[.gz|.zst], .parquet, .txt); or force one format for every file.
     format: Literal["auto", "jsonl", "parquet", "text"] = "auto"
     batch_rows: int = Field(default=4096, ge=1)
-    # Text bytes per work unit (read and written by one worker): big files are cut into ranges (etl/plan.py).
+    # Text bytes per work unit (read and written by one worker): big files are cut into ranges (etl/ingest/plan.py).
     unit_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
 

@@ -190,7 +190,7 @@ def test_a_run_killed_during_its_commit_leaves_the_old_or_the_new_dataset(
 
 
 def test_a_live_lease_refuses_and_an_expired_one_is_taken_over(tmp_path, monkeypatch):
-    from etl.lease import LEASE_NAME, OutputInUse, acquire
+    from etl.store.lease import LEASE_NAME, OutputInUse, acquire
 
     out = str(tmp_path / "out")
     first = acquire(out, ttl=30)
@@ -210,7 +210,7 @@ def test_a_live_lease_refuses_and_an_expired_one_is_taken_over(tmp_path, monkeyp
 
 
 def test_a_lease_of_a_dead_process_on_this_host_is_taken_over(tmp_path):
-    from etl.lease import LEASE_NAME, acquire
+    from etl.store.lease import LEASE_NAME, acquire
 
     out = tmp_path / "out"
     dead = subprocess.Popen(["true"])

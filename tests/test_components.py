@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
-from etl.runner import local_options
+from etl.run.runner import local_options
 from transforms.near_dedup import components as cc
 from transforms.near_dedup.graph import ConnectedComponents
 

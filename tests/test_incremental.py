@@ -18,14 +18,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from etl import input_hashes
 from etl.config import load_config
-from etl.incremental import processed_inputs, select_inputs
-from etl.input_hashes import file_sha256
-from etl.input_hashes import input_hashes as hash_all
+from etl.ingest import input_hashes
+from etl.ingest.input_hashes import file_sha256
+from etl.ingest.input_hashes import input_hashes as hash_all
 from etl.lineage.versions import RunVersion
-from etl.parents import Parent
 from etl.run import run_pipeline
+from etl.run.incremental import processed_inputs, select_inputs
+from etl.store.parents import Parent
 from tests.conftest import comparable_outputs
 from tests.lineage_runs import COMMON, prose
 

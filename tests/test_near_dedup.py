@@ -278,7 +278,7 @@ def run_stage(batches, config, out_dir, mode="in_memory", workers=1):
     import apache_beam as beam
     import pyarrow.parquet as pq
 
-    from etl.runner import local_options
+    from etl.run.runner import local_options
     from transforms.near_dedup import NearDedup
 
     def write(batch, folder):

@@ -1,5 +1,5 @@
-"""The pool of the local runner's heavy steps (transforms/pool.py) and the files near dedup's shuffles wait in
-(transforms/spilled.py): results in submission order from real worker processes, errors that reach the
+"""The pool of the local runner's heavy steps (etl/local_runner/pool.py) and the files near dedup's shuffles wait in
+(etl/local_runner/spilled.py): results in submission order from real worker processes, errors that reach the
 caller, and spilled batches that come back as they went. The end-to-end byte identity of a run with and
 without the pool is in tests/test_work_units.py."""
 
@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from transforms import pool, spilled
-from transforms.spilled import gathered, spill, spill_keyed, unspilled
+from etl.local_runner import pool, spilled
+from etl.local_runner.spilled import gathered, spill, spill_keyed, unspilled
 
 
 def _slow_square(i: int) -> tuple[int, int, int]:
@@ -64,7 +64,7 @@ def test_an_error_in_a_worker_reaches_the_caller():
 
 
 def test_the_pool_size_follows_the_runner_and_the_input(monkeypatch):
-    from etl.unit_pool import ENV, POOL_MIN_BYTES, pool_processes
+    from etl.local_runner.processes import ENV, POOL_MIN_BYTES, pool_processes
 
     monkeypatch.delenv(ENV, raising=False)
     assert pool_processes(False, 100, 10 * POOL_MIN_BYTES) == 0  # another runner: its workers are processes

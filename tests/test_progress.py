@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from etl.progress import ProgressMeter
+from etl.run.progress import ProgressMeter
 
 
 class FakeClock:

@@ -9,7 +9,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from etl.config import ConfigError, load_config
-from etl.runner import local_options
+from etl.run.runner import local_options
 from tests.test_quality_data import CLEAN, FRENCH, LOREM, batch_of, only
 from transforms.quality import QualityConfig, QualityFilter, filter_batch
 from transforms.schema import REJECT_SCHEMA

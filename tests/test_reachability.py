@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from etl.reachability import UnreachableError, check_reachable
+from etl.run.reachability import UnreachableError, check_reachable
 
 PORTABLE = ["--runner=PortableRunner", "--job_endpoint=localhost:1", "--environment_type=EXTERNAL"]
 
@@ -49,7 +49,7 @@ def test_shared_storage_and_same_host_workers_are_accepted(tmp_path):
 
 
 def test_dask_runner_is_refused_with_its_reason():
-    from etl.runner import RunnerError, pipeline_options
+    from etl.run.runner import RunnerError, pipeline_options
 
     for name in ("DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner"):
         with pytest.raises(RunnerError, match="only the last branch"):

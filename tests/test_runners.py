@@ -64,7 +64,7 @@ def _known_flags() -> set[str]:
 def test_documented_runner_options_are_valid_beam_options(runner):
     from apache_beam.options.pipeline_options import StandardOptions
 
-    from etl.runner import pipeline_options
+    from etl.run.runner import pipeline_options
 
     found = [args for args in _documented_commands() if f"--runner={runner}" in args]
     assert found, f"docs/runners.md has no command for {runner}"

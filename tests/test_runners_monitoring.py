@@ -11,8 +11,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from etl.logs import JsonFormatter
-from etl.progress import ProgressMeter, stage_counters
-from etl.runner import local_options
+from etl.run.progress import ProgressMeter, stage_counters
+from etl.run.runner import local_options
 
 
 class FakeClock:

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.config import ConfigError, load_config
-from etl.manifest import merge_stage_counts, reconcile
-from etl.plan import plan_units
-from etl.shard_writer import UnitWriter
-from etl.sources import InputError, InputSpec, expand_inputs, read_file
+from etl.ingest.plan import plan_units
+from etl.ingest.sources import InputError, InputSpec, expand_inputs, read_file
+from etl.store.manifest import merge_stage_counts, reconcile
+from etl.store.shard_writer import UnitWriter
 from transforms.exact_dedup import duplicate_removals, hash_keys
 from transforms.near_dedup.hashing import doc_keys
 from transforms.normalize import normalize_batch

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from etl.sources import InputSpec, expand_inputs, read_file
+from etl.ingest.sources import InputSpec, expand_inputs, read_file
 
 
 def collect(url, spec=None):

@@ -15,7 +15,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from etl.runner import local_options
+from etl.run.runner import local_options
 from transforms.schema import REJECT_SCHEMA
 from transforms.tokenize import (
     DEFAULT_TOKENIZER,

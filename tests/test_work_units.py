@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.flow import stream_unit
-from etl.plan import line_ranges, plan_units, row_group_runs
-from etl.sources import InputSpec
+from etl.ingest.plan import line_ranges, plan_units, row_group_runs
+from etl.ingest.sources import InputSpec
+from etl.run.flow import stream_unit
 from tests.conftest import comparable_outputs
 
 LINE = 100  # bytes per line, newline included: unit boundaries then fall on known lines
@@ -150,8 +150,8 @@ def test_a_run_over_a_split_file_keeps_what_a_one_unit_run_keeps(corpus, tmp_pat
 
 
 def test_the_default_equals_a_worker_per_core_and_reruns_too(corpus, tmp_path, run_cli):
-    # The default is one in-process worker (etl/runner.py) that hands each unit to a pool of worker processes
-    # on inputs big enough (etl/unit_pool.py); the pool forced on and off, multi_processing with two workers
+    # The default is one in-process worker (etl/run/runner.py) that hands each unit to a pool of worker processes
+    # on inputs big enough (etl/local_runner/processes.py); the pool forced on and off, multi_processing with two workers
     # and a rerun must all agree, byte for byte.
     multi = ["--", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     runs = (

@@ -1,7 +1,7 @@
 """Exact deduplication on a 128-bit hash of the normalised text; the smallest doc_id of each group survives.
 
 Only (hash, doc_id) pairs cross the shuffle, partitioned by hash bits into key ranges, so the text never does:
-the result is a removal map (doc_id -> survivor) that the write pass applies (see etl/pipeline.py).
+the result is a removal map (doc_id -> survivor) that the write pass applies (see etl/run/pipeline.py).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.local_runner.spilled import BufferedSpill, unspilled
 from transforms.near_dedup.hashing import doc_keys
-from transforms.spilled import BufferedSpill, unspilled
 
 STAGE = "exact_dedup"
 REASON = "exact_duplicate"
@@ -145,7 +145,9 @@ class ExactDuplicateIds(beam.PTransform):
         super().__init__()
         self.partitions, self.earlier, self.earlier_urls = partitions, earlier, list(earlier_urls)
         self.hashed = hashed  # the input is already `hash_keys` rows (the pipeline's key pass makes them)
-        self.spill = spill  # a URL: the rows reach the shuffle through files there (transforms/spilled.py)
+        self.spill = (
+            spill  # a URL: the rows reach the shuffle through files there (etl/local_runner/spilled.py)
+        )
 
     def expand(self, batches):
         rows = batches if self.hashed else batches | "HashKeys" >> beam.Map(hash_keys)

@@ -15,6 +15,8 @@ from transforms.near_dedup.hashing import doc_keys
 from transforms.rejects import rejects_from_docs, split_by_mask
 
 Batch = pa.RecordBatch
+# The map and shuffle stages in the order of the flow (DESIGN.md "The flow"); every pass runs a prefix of it.
+ORDER = ("normalize", "exact_dedup", "quality", "near_dedup", "tokenize")
 
 
 class BatchStage:

@@ -13,7 +13,7 @@ The files are checked against the manifest first (sizes and sha256, as `corpus-e
 from __future__ import annotations
 
 from etl.export.source import open_run, read_verified
-from etl.input_files import is_local_fs
+from etl.ingest.input_files import is_local_fs
 
 
 def data_files(

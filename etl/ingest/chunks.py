@@ -15,9 +15,9 @@ import threading
 
 import fsspec
 
-from etl.input_files import InputFault, open_input
-from etl.plan import FilePart
-from etl.streams import STREAM_ERRORS, open_decompressed, stream_fault
+from etl.ingest.input_files import InputFault, open_input
+from etl.ingest.streams import STREAM_ERRORS, open_decompressed, stream_fault
+from etl.ingest.units import FilePart
 
 READ_BLOCK = 8 << 20
 # Chunks are never smaller than this, whatever `unit_bytes` says: a unit per line would cost more than it gives.

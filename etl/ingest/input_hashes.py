@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
-from etl.input_files import InputFault, open_input
+from etl.ingest.input_files import InputFault, open_input
 
 CHUNK_BYTES = 4 << 20  # large reads: few round trips on S3, and hashlib drops the GIL above 2 KiB
 DEFAULT_THREADS = 8  # I/O-bound: more threads than the 2 cores keep S3 reads in flight

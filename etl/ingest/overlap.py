@@ -13,8 +13,8 @@ import os
 
 import fsspec
 
-from etl.input_files import local_path
-from etl.sources import InputError
+from etl.ingest.input_files import local_path
+from etl.ingest.sources import InputError
 
 # Names of the kinds of file a run writes into its output, to test whether a glob could match one.
 OUTPUT_FILES = (

@@ -3,47 +3,22 @@
 A unit is a list of file parts of about `unit_bytes` of text. A big plain JSONL file is cut into byte ranges at
 line starts (found by one scan for newlines, which also gives each range its exact first line number); a big
 Parquet file into runs of row groups (sized by their uncompressed bytes); small files are packed together.
-A big compressed stream, which cannot be seeked, is decompressed once into chunks (etl/spill.py). Units are a pure function of the inputs and the
+A big compressed stream, which cannot be seeked, is decompressed once into chunks (etl/ingest/chunks.py). Units are a pure function of the inputs and the
 config: reruns and other runners cut the same units and write the same shard names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from etl.sources import detect_format
+from etl.ingest.sources import detect_format
+from etl.ingest.units import FilePart, WorkUnit
 
 SCAN_BLOCK = 16 << 20
 
 
-@dataclass(frozen=True)
-class FilePart:
-    """A part of one input: the whole file, a byte range [start, stop) of whole lines, or row groups."""
-
-    url: str
-    kind: str = "file"  # "file" | "bytes" | "row_groups" | "fault"
-    start: int = 0  # byte offset of the first line, or index of the first row group
-    stop: int = -1  # exclusive byte offset or row group index; -1: to the end
-    first_line: int = 1  # number of the part's first line (or Parquet row) in the file, from 1
-    text_bytes: int = 0
-    path: str = ""  # where the part's bytes are when not in `url`: a decompressed chunk (etl/spill.py)
-    fault: tuple[str, str] | None = None  # kind "fault": (reason, detail) of the file's one reject
-
-
-@dataclass(frozen=True)
-class WorkUnit:
-    index: int
-    parts: tuple[FilePart, ...]
-    bytes: int
-
-    @property
-    def files(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(p.url for p in self.parts))
-
-
 def _open(url: str):
-    from etl.input_files import open_input
+    from etl.ingest.input_files import open_input
 
     return open_input(url)
 
@@ -103,10 +78,10 @@ def file_parts(
     url: str, size: int, unit_bytes: int, forced_format: str = "auto", spill_dir: str | None = None
 ) -> list[FilePart]:
     """The parts of one input; anything that cannot be cut (text, unreadable, small) is one part. A big
-    compressed JSONL stream is decompressed once into `spill_dir` when one is given (etl/spill.py)."""
+    compressed JSONL stream is decompressed once into `spill_dir` when one is given (etl/ingest/chunks.py)."""
     fmt, compression = detect_format(url, forced_format)
     if compression is not None:
-        from etl.spill import spill_parts
+        from etl.ingest.chunks import spill_parts
 
         # A stream of a quarter unit compressed likely holds a unit of text or more: worth cutting.
         if fmt == "jsonl" and spill_dir and size >= unit_bytes // 4:
@@ -147,7 +122,7 @@ def plan_units(
     in which files finish."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from etl.runner import usable_cores
+    from etl.local_runner.processes import usable_cores
 
     def cut(item: tuple[int, tuple[str, int]]) -> list[FilePart]:
         i, (url, size) = item

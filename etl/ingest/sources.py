@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from etl.input_files import InputError, InputFault, expand_inputs, open_input
-from etl.parquet_input import read_parquet
-from etl.streams import STREAM_ERRORS, fault_reason, open_decompressed, stream_fault
+from etl.ingest.input_files import InputError, InputFault, expand_inputs, open_input
+from etl.ingest.parquet_input import read_parquet
+from etl.ingest.streams import STREAM_ERRORS, fault_reason, open_decompressed, stream_fault
 from transforms.rejects import input_reject, input_reject_batch
 from transforms.schema import DOC_SCHEMA
 
@@ -216,7 +216,9 @@ def _read_jsonl(
         rejects.append(_stream_fault(url, lineno, err))
     if docs["text"]:
         yield "docs", _doc_batch(docs)
-    if lineno == 0 and not rejects:  # a part of a file after its first always holds lines (etl/plan.py)
+    if (
+        lineno == 0 and not rejects
+    ):  # a part of a file after its first always holds lines (etl/ingest/plan.py)
         rejects.append(input_reject(url, 0, "empty_file", f"{url}: the file has no lines"))
     if rejects:
         yield "rejects", input_reject_batch(rejects)
@@ -289,7 +291,7 @@ class _ByteRange(io.RawIOBase):
 
 
 def read_part(part, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """Stream one work-unit part (etl/plan.py FilePart): a whole file, a byte range of lines, or row groups.
+    """Stream one work-unit part (etl/ingest/plan.py FilePart): a whole file, a byte range of lines, or row groups.
 
     Line and row numbers continue from the part's `first_line`, so rejects name the same line as a whole-file
     read; only the part that starts the file reports what concerns the whole file (a missing column).

@@ -4,7 +4,7 @@ zstandard's `stream_reader` returns end-of-file on a truncated frame without rai
 file silently; `ZstdFrames` decodes frame by frame and raises `TruncatedStream` when the last frame did not end.
 gzip raises EOFError on a stream without its trailer by itself. `fast=True` reads gzip through ISA-L
 (`isal.igzip`, 3.5x faster here: the planner decompresses a big `.gz` on one core before the passes start,
-etl/spill.py); on a damaged stream it raises before handing over the last block that decoded, so a caller
+etl/ingest/chunks.py); on a damaged stream it raises before handing over the last block that decoded, so a caller
 that must keep every line before the damage reads such a file again with the standard module. `fault_reason` maps the errors a damaged stream
 raises mid-read to the reject reason of its file.
 """

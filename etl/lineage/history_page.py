@@ -13,7 +13,7 @@ from typing import Any
 import fsspec
 
 from etl import __version__
-from etl.input_files import local_path
+from etl.ingest.input_files import local_path
 from etl.lineage.history import history_rows, language_shares, series_names
 from etl.lineage.line_chart import line_chart_svg
 from etl.lineage.versions import load_run

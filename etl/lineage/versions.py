@@ -17,7 +17,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from etl.input_files import local_path
+from etl.ingest.input_files import local_path
 
 MANIFEST = "manifest.json"
 DOC_KEY = ("doc_id", "source")

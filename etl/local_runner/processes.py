@@ -1,4 +1,4 @@
-"""How many worker processes a run's pooled steps get (transforms/pool.py): every core on the local runner.
+"""How many worker processes a run's pooled steps get (etl/local_runner/pool.py): every core on the local runner.
 
 Only the local runner's one in-process worker gets a pool; a distributed runner's workers are already one
 process per core. Output never depends on the count (the pool keeps element order).
@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import os
 
-from etl.runner import usable_cores
-
 # Below this much text a run is over before a pool has started its workers (about a second each).
 POOL_MIN_BYTES = 24 << 20
 ENV = "CORPUS_ETL_PROCESSES"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def requested() -> int | None:

@@ -18,20 +18,21 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl import lease, unit_pool
-from etl import manifest as mf
-from etl.incremental import choose_inputs, empty_stage_counts, nothing_to_validate
-from etl.input_files import is_local_fs
-from etl.overlap import check_inputs_outside_output
-from etl.parents import Parent, check_compatible, check_not_output, load_parents
-from etl.pipeline import build_pipeline
-from etl.plan import plan_units
-from etl.progress import namespace_counters, stage_counters
-from etl.reachability import check_reachable
-from etl.runner import is_local_runner, pipeline_options
-from etl.sources import expand_inputs
-from etl.unit_work import MODULES, unit_result_path
-from transforms import pool
+from etl.ingest.input_files import is_local_fs
+from etl.ingest.overlap import check_inputs_outside_output
+from etl.ingest.plan import plan_units
+from etl.ingest.sources import expand_inputs
+from etl.local_runner import pool
+from etl.local_runner import processes as unit_pool
+from etl.run.incremental import choose_inputs, empty_stage_counts, nothing_to_validate
+from etl.run.pipeline import build_pipeline
+from etl.run.progress import namespace_counters, stage_counters
+from etl.run.reachability import check_reachable
+from etl.run.runner import is_local_runner, pipeline_options
+from etl.run.unit_work import MODULES, unit_result_path
+from etl.store import lease
+from etl.store import manifest as mf
+from etl.store.parents import Parent, check_compatible, check_not_output, load_parents
 
 log = logging.getLogger("corpus_etl")
 

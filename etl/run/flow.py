@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.plan import WorkUnit
-from etl.sources import InputSpec, read_part
+from etl.ingest.sources import InputSpec, read_part
+from etl.ingest.units import WorkUnit
 from transforms.schema import text_bytes
 from transforms.stage import BatchStage
 

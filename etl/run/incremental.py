@@ -1,6 +1,6 @@
 """`--incremental`: which inputs this run processes and which it skips because a parent already processed them.
 
-Inputs are identified by the SHA-256 of their bytes (etl/input_hashes.py), never by path: a file renamed or
+Inputs are identified by the SHA-256 of their bytes (etl/ingest/input_hashes.py), never by path: a file renamed or
 copied into a new folder is the same input, a file rewritten in place is a new one. A parent "has processed" an
 input when its manifest lists it as processed, or lists it as skipped (then one of that parent's own parents
 processed it): so a chain of runs, each against the one before, never processes a file twice. An input whose
@@ -43,7 +43,7 @@ class InputSelection:
 
 
 def processed_inputs(parents: list) -> dict[str, str]:
-    """{sha256: manifest URL of the run that processed it} over every parent (`etl.parents.Parent`).
+    """{sha256: manifest URL of the run that processed it} over every parent (`etl.store.parents.Parent`).
 
     A parent's own processed inputs name that parent; the inputs it skipped name the run it recorded as
     their processor. The first parent (in --against order) that knows a hash wins, so the result is stable.
@@ -77,7 +77,7 @@ def select_inputs(
 
 def choose_inputs(files: list[tuple[str, int]], config, parents: list) -> InputSelection:
     """Hash every input; with `incremental.enabled`, skip those whose bytes a parent already processed."""
-    from etl.input_hashes import input_hashes
+    from etl.ingest.input_hashes import input_hashes
 
     hashes = input_hashes([url for url, _ in files])
     if config.incremental.enabled and not parents:
@@ -94,7 +94,7 @@ def choose_inputs(files: list[tuple[str, int]], config, parents: list) -> InputS
 
 def empty_stage_counts(config) -> dict[str, dict]:
     """Zero counts for every stage the config enables: the counts of a run with nothing left to process."""
-    from etl.stages import build_chain
+    from etl.run.stages import build_chain
 
     names = ["read", *(stage.name for stage in build_chain(config, "tokenize"))]
     return {

@@ -18,13 +18,13 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
-from etl.index import earlier_hash_rows, earlier_signature_rows
-from etl.plan import WorkUnit
-from etl.progress import ProgressMeter
-from etl.unit_work import KeyJob, WriteJob, key_unit, write_unit
+from etl.ingest.units import WorkUnit
+from etl.local_runner.pool import PooledDoFn
+from etl.local_runner.spilled import BufferedSpill
+from etl.run.progress import ProgressMeter
+from etl.run.unit_work import KeyJob, WriteJob, key_unit, write_unit
+from etl.store.index import earlier_hash_rows, earlier_signature_rows
 from transforms.exact_dedup import REMOVAL_SCHEMA, ExactDuplicateIds
-from transforms.pool import PooledDoFn
-from transforms.spilled import BufferedSpill
 
 log = logging.getLogger("corpus_etl")
 
@@ -63,7 +63,7 @@ class _KeyPass(PooledDoFn):
 
     Main output: exact dedup's hash rows. "payloads", "nodes", "buckets": near dedup's sketches of the
     documents that pass quality (near dedup leaves out exact duplicates itself, before it draws any edge).
-    The unit's quality verdicts and signatures are left in staging for the write pass (etl/unit_work.py).
+    The unit's quality verdicts and signatures are left in staging for the write pass (etl/run/unit_work.py).
     """
 
     def __init__(self, job: KeyJob, processes: int):
@@ -90,7 +90,7 @@ class _KeyPass(PooledDoFn):
 
 class _WriteUnit(PooledDoFn):
     """The write pass: a unit with its own removal rows through the whole chain into shards, stats and
-    rejects under staging (etl/unit_work.py); the driver's share is the counters and the progress line."""
+    rejects under staging (etl/run/unit_work.py); the driver's share is the counters and the progress line."""
 
     def __init__(self, job: WriteJob, processes: int, total_bytes: int | None = None):
         super().__init__(processes)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 
-from etl.input_files import local_path
-from etl.runner import is_local_runner, pipeline_options
+from etl.ingest.input_files import local_path
+from etl.run.runner import is_local_runner, pipeline_options
 
 # Protocols that name storage inside one process or one host: never reachable from another worker.
 _HOST_ONLY = ("memory://", "file://", "local://")

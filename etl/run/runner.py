@@ -7,7 +7,6 @@ lost grouped elements at 1 GB (see `_local_defaults`), so the default is one in-
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -15,14 +14,6 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 LOCAL_RUNNER = "apache_beam.runners.portability.fn_api_runner.fn_runner.FnApiRunner"
 # Names a user may give the local runner by; `DirectRunner` is swapped for the FnApiRunner named in full.
 LOCAL_RUNNER_NAMES = (LOCAL_RUNNER, "DirectRunner", "direct")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), not the machine's count."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _local_defaults(given: set[str]) -> list[str]:

@@ -12,9 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from transforms.normalize import normalize_batch
-from transforms.stage import BatchStage, FunctionStage, RemovalFilter
-
-ORDER = ("normalize", "exact_dedup", "quality", "near_dedup", "tokenize")
+from transforms.stage import ORDER, BatchStage, FunctionStage, RemovalFilter
 
 
 class LoadedStage(BatchStage):

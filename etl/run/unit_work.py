@@ -1,4 +1,4 @@
-"""The work of one unit in each pass, as plain functions: what a pool worker (etl/unit_pool.py) runs.
+"""The work of one unit in each pass, as plain functions: what a pool worker (etl/local_runner/processes.py) runs.
 
 `key_unit` reads a unit once for both dedups and returns what their shuffles carry (hash rows, MinHash
 payloads, nodes and bucket pairs), never the text; `write_unit` streams a unit through the whole chain into
@@ -16,19 +16,19 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
-from etl.flow import Tally, stream_unit
-from etl.index import IndexWriter, signatures_path, write_signatures
-from etl.plan import WorkUnit
-from etl.shard_writer import UnitWriter
-from etl.sources import InputSpec
-from etl.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
-from transforms.pool import in_worker, release_memory
+from etl.ingest.sources import InputSpec
+from etl.ingest.units import WorkUnit
+from etl.local_runner.pool import in_worker, release_memory
+from etl.run.flow import Tally, stream_unit
+from etl.run.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
+from etl.store.index import IndexWriter, signatures_path, write_signatures
+from etl.store.shard_writer import UnitWriter
 from transforms.schema import text_bytes
 from transforms.stage import RemovalFilter
 
 # What a unit's work imports in a pool worker (both passes), for a pool warmed before the first unit.
 MODULES = (
-    "etl.unit_work",
+    "etl.run.unit_work",
     "transforms.exact_dedup",
     "transforms.near_dedup.stage",
     "transforms.quality.verdicts",
@@ -111,11 +111,11 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     where, else one batch per shard.
     The unit's quality verdicts and MinHash signatures are written under staging for the write pass.
     """
+    from etl.local_runner.spilled import gathered, spill_keyed
     from transforms.exact_dedup import hash_keys
     from transforms.near_dedup.graph import by_shard
     from transforms.near_dedup.stage import sketch
     from transforms.quality.verdicts import record
-    from transforms.spilled import gathered, spill_keyed
 
     started = time.time()
     chain = _loaded.get(job.key()) or _remember(job.key(), _KeyChain(job))
@@ -186,8 +186,8 @@ def _write_chain(job: WriteJob) -> list:
 
 def removal_tables(removals: list) -> dict[str, pa.Table]:
     """(dedup stage, removal batch or its spilled file) items -> one table per stage that has rows."""
+    from etl.local_runner.spilled import unspilled
     from transforms.exact_dedup import REMOVAL_SCHEMA
-    from transforms.spilled import unspilled
 
     parts: dict[str, list[pa.RecordBatch]] = {}
     for stage, batch in unspilled(removals):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import fsspec
 
-from etl.input_files import is_local_fs
+from etl.ingest.input_files import is_local_fs
 
 log = logging.getLogger("corpus_etl")
 

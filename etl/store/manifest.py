@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import fsspec
 
-from etl.input_files import is_local_fs
-from etl.stages import ORDER
+from etl.ingest.input_files import is_local_fs
+from transforms.stage import ORDER
 
 SCHEMA_VERSION = 1
 STAGES = ("read", *ORDER)

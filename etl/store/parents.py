@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from etl.input_files import is_local_fs
+from etl.ingest.input_files import is_local_fs
 from etl.lineage.versions import RunVersion, load_run
 
 
@@ -62,7 +62,7 @@ def check_not_output(parents: list[Parent], output: str) -> None:
 
 def check_compatible(parents: list[Parent], config) -> None:
     """Signatures compare only under the same MinHash settings; refuse (exit 2) a parent made under others."""
-    from etl.index import near_params
+    from etl.store.index import near_params
 
     if not parents or not config.near_dedup.enabled:
         return

@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
+from etl.local_runner.pool import PooledDoFn
+from etl.local_runner.spilled import BufferedSpill, shuffled, unspilled
 from transforms.near_dedup import components as cc
-from transforms.pool import PooledDoFn
-from transforms.spilled import BufferedSpill, shuffled, unspilled
 
 log = logging.getLogger("corpus_etl")
 STAGE = "near_dedup"
@@ -181,7 +181,7 @@ class PairSimilarity(beam.PTransform):
     with the pairs that need it. `payloads` are keyed by node shard already ((shard, ("node", batch))), and
     so are the pairs when `keyed_pairs` ((shard of a, ("want", batch))). `spill`: a URL under which the
     pairs with a's payload (a payload per edge, the join's bulk) wait in files rather than in the runner's
-    memory (transforms/spilled.py). `processes`: both hops run in a pool of that many (transforms/pool.py).
+    memory (etl/local_runner/spilled.py). `processes`: both hops run in a pool of that many (etl/local_runner/pool.py).
     """
 
     def __init__(

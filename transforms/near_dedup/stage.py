@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
+from etl.local_runner.spilled import BufferedSpill, shuffled, unspilled
 from transforms.near_dedup import components, graph
 from transforms.near_dedup.hashing import doc_keys
 from transforms.near_dedup.lsh import bucket_shards, candidate_pairs
@@ -23,13 +24,12 @@ from transforms.near_dedup.params import NearDedupConfig
 from transforms.near_dedup.shingles import shingle_hashes
 from transforms.near_dedup.sketch import batch_signatures, text_column
 from transforms.rejects import rejects_from_docs
-from transforms.spilled import BufferedSpill, shuffled, unspilled
 
 STAGE = "near_dedup"
 REASON = "near_duplicate"
 # earlier: the doc is an earlier run's (--against); edges between two earlier docs are never drawn.
 BUCKETS = pa.schema([("bucket", pa.uint64()), ("key", pa.uint64()), ("earlier", pa.bool_())])
-# An earlier run's kept documents, as the pipeline reads them from its index (etl/index.py).
+# An earlier run's kept documents, as the pipeline reads them from its index (etl/store/index.py).
 EARLIER = pa.schema(
     [("key", pa.uint64()), ("doc_id", pa.string()), ("parent", pa.int16()), ("signature", pa.large_binary())]
 )
@@ -273,14 +273,14 @@ class NearDuplicateIds(beam.PTransform):
         super().__init__()
         self.config, self.exclude, self.bits, self.earlier = config, exclude, bits, earlier
         # spill: a URL where the joins' bulk waits in files, not in the runner (the local runner); processes:
-        # the heavy steps' work in a pool of that many (transforms/pool.py; 0: inline).
+        # the heavy steps' work in a pool of that many (etl/local_runner/pool.py; 0: inline).
         self.spill, self.processes = spill, processes
 
     def expand(self, docs):
         """`docs`: document batches, or a dict of what `sketch` makes of them ("payloads", "nodes",
         "buckets"), when the caller sketched them itself (the pipeline's key pass, in its pool)."""
         config, bits, spill, processes = self.config, self.bits, self.spill, self.processes
-        # A dict: payloads and nodes come keyed by node shard, as etl/unit_work.key_unit makes them.
+        # A dict: payloads and nodes come keyed by node shard, as etl/run/unit_work.key_unit makes them.
         if isinstance(docs, dict):
             buckets, payloads, nodes = docs["buckets"], docs["payloads"], docs["nodes"]
         else:
