@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         "--incremental", action="store_true",
         help="skip inputs that a run named by --against already processed (by content hash)",
     )  # fmt: skip
+    run.add_argument(
+        "--overwrite", action="store_true",
+        help="replace a committed version of other inputs or config at --output (refused without it)",
+    )  # fmt: skip
     _config_args(run)
 
     demo = sub.add_parser("demo", help="the bundled sample corpus through the whole flow")
@@ -87,6 +91,8 @@ def sample_corpus() -> str:
 
 def _print_summary(result) -> None:
     """Text MB (uncompressed, what every rate is about) and input MB (on storage, compressed) side by side."""
+    from etl.store.replace import version_of
+
     m = result.manifest
     counts = m["counts"]
     seconds = max(result.seconds, 1e-9)
@@ -108,6 +114,10 @@ def _print_summary(result) -> None:
     v = m["validation"]
     status = "passed" if v.get("success") else f"FAILED (policy {v.get('policy')})"
     print(f"  validation {status}")
+    if result.replaced:
+        r = result.replaced
+        print(f"  replaced version {r['version']} ({r['kept']} documents, {r['created_at']}) "
+              f"with {version_of(m)}: {', '.join(r['differences'][:4])}")  # fmt: skip
     out = result.output
     print(f"  manifest  {out}/manifest.json\n  shards    {out}/shards/\n  rejects   {out}/rejects/")
     print(f"  report    {out}/report/index.html")
@@ -153,7 +163,7 @@ def _run(inputs: list[str], output: str, args, beam_args: list[str]) -> int:
         )
     from etl.run import run_pipeline
 
-    result = run_pipeline(inputs, output, config, beam_args)
+    result = run_pipeline(inputs, output, config, beam_args, overwrite=getattr(args, "overwrite", False))
     _print_summary(result)
     return EXIT_OK if result.ok else EXIT_INVALID
 

@@ -20,17 +20,30 @@ from transforms.tokenize.params import TokenizeConfig
 
 
 class InputConfig(StageParams):
+    """How inputs are read and cut into work units."""
+
     text_field: str = "text"
+    """The JSON field (JSONL) or column (Parquet) that holds a document's text."""
     id_field: str | None = "id"
-    # auto: from the file name (.jsonl/.json[.gz|.zst], .parquet, .txt); or force one format for every file.
+    """The field or column that holds a document's id; where it is null or missing (or this key is null),
+    the id is derived from the source and line."""
     format: Literal["auto", "jsonl", "parquet", "text"] = "auto"
+    """auto: from the file name (.jsonl/.json[.gz|.zst], .parquet, .txt); or force one format for every file."""
     batch_rows: int = Field(default=4096, ge=1)
-    # Text bytes per work unit (read and written by one worker): big files are cut into ranges (etl/ingest/plan.py).
+    """Documents per record batch, the element that flows between stages (DESIGN.md "The unit of data")."""
     unit_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    """Text bytes per work unit (read and written by one worker): big files are cut into ranges
+    (etl/ingest/plan.py)."""
+    max_record_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, le=1 << 30)
+    """The largest record (a JSONL line, a text file) read as a document; a longer one is rejected as
+    record_too_large with its size, read past without being held (one hostile line must not take a worker)."""
 
 
 class ExactDedupConfig(StageParams):
+    """Removal of documents whose text is identical to another's."""
+
     enabled: bool = True
+    """Remove exact duplicates (one per group is kept: the smallest doc_id)."""
 
 
 # The levels each codec takes (zstd's and zlib's own ranges); snappy and none have no level.
@@ -38,15 +51,21 @@ COMPRESSION_LEVELS = {"zstd": (1, 22), "gzip": (1, 9)}
 
 
 class OutputConfig(StageParams):
+    """The files a run writes: shards, stats and rejects."""
+
     shard_target_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
+    """Bytes of one output shard file to aim at; shards are cut between documents."""
     keep_text: bool = False
+    """Shards also carry the normalized `text` column (besides the tokens)."""
     rejects_text: bool = True
+    """Rejects carry the text of each removed document (false: ids, reasons and details only)."""
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
-    # zstd 1..22, gzip 1..9, null for the codec's default; ignored (any value) under snappy and none, which
-    # have no levels, so that `--set output.compression=snappy` works without also unsetting the level.
+    """The Parquet codec of shards, stats and rejects."""
     compression_level: int | None = 3
-    # Rows of a Parquet row group are sized in tokens so that a reader's unit of IO is predictable.
+    """zstd 1..22, gzip 1..9, null for the codec's default; ignored (any value) under snappy and none, which
+    have no levels, so that `--set output.compression=snappy` works without also unsetting the level."""
     row_group_tokens: int = Field(default=4 * 1024 * 1024, gt=0)
+    """Tokens per Parquet row group of a shard: a reader's unit of IO is then predictable."""
 
     @model_validator(mode="after")
     def _level_fits_codec(self) -> OutputConfig:
@@ -62,18 +81,25 @@ class OutputConfig(StageParams):
 
 
 class ValidationConfig(StageParams):
+    """Great Expectations suites on the shards' statistics and the run's aggregate."""
+
     enabled: bool = True
+    """Run the suites before the commit."""
     policy: Literal["fail", "warn", "quarantine"] = "fail"
-    # Suite names (files in expectations/ without .json) or paths to suite JSON files.
+    """What a failed suite does: fail (the run exits 1), warn (exit 0, the report says so), quarantine
+    (failing shards go to quarantine/, the run passes unless the run-level suite fails)."""
     suites: list[str] = ["shard_stats", "run_aggregate"]
+    """Suite names (files in expectations/ without .json) or paths to suite JSON files."""
 
 
 class IncrementalConfig(StageParams):
-    # Earlier runs (output folders or their manifest.json, local or URLs) whose kept documents this run's exact
-    # and near dedup also match against (CLI --against); an earlier document is never removed.
+    """Runs that continue earlier versions (docs/incremental.md)."""
+
     against: list[str] = []
-    # Skip inputs whose content hash a parent already processed (CLI --incremental).
+    """Earlier runs (output folders or their manifest.json, local or URLs) whose kept documents this run's
+    exact and near dedup also match against (CLI --against); an earlier document is never removed."""
     enabled: bool = False
+    """Skip inputs whose content hash a parent already processed (CLI --incremental)."""
 
 
 class Config(StageParams):

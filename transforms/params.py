@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StageParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    """A config section. A key's meaning is the docstring under it (pydantic's `use_attribute_docstrings`
+    makes it the field's description), which docs/config.md is generated from (etl/report/reference.py)."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, use_attribute_docstrings=True
+    )
 
 
 class KeyRangeError(ValueError):

@@ -54,7 +54,14 @@ def split_by_mask(
     return batch.filter(pc.invert(drop)), batch.filter(drop)
 
 
-def input_reject(source: str, line: int | None, reason: str, detail: str, text: str | None = None) -> dict:
+def input_reject(
+    source: str,
+    line: int | None,
+    reason: str,
+    detail: str,
+    text: str | None = None,
+    value: float | None = None,
+) -> dict:
     """One reject row for input that never became a document (bad JSON, bad UTF-8, ...)."""
     doc_id = f"{source}:{line}" if line is not None else source
     return {
@@ -64,7 +71,7 @@ def input_reject(source: str, line: int | None, reason: str, detail: str, text: 
         "stage": "read",
         "reason": reason,
         "detail": detail,
-        "value": None,
+        "value": value,
         "text": text,
     }
 

@@ -22,6 +22,10 @@ from etl.ingest.units import FilePart
 READ_BLOCK = 8 << 20
 # Chunks are never smaller than this, whatever `unit_bytes` says: a unit per line would cost more than it gives.
 MIN_CHUNK_BYTES = 1 << 20
+# A line still without its end after this many bytes is written out in pieces: a chunk holds it whole on disk,
+# and the reader rejects it as record_too_large without holding it (if the stream then fails mid-line, that
+# partial line is read as one more line, before the file's fault reject).
+LONG_LINE_BYTES = 16 << 20
 
 
 def _fault(url: str, lineno: int, err: BaseException) -> FilePart:
@@ -128,6 +132,9 @@ def spill_parts(
                 cut = block.rfind(b"\n") + 1
                 if not cut:
                     tail += block
+                    if len(tail) >= LONG_LINE_BYTES:  # a hostile line goes to disk as it comes, not held
+                        chunks.add(tail)
+                        tail = b""
                     continue
                 if tail:
                     chunks.add(tail)

@@ -101,20 +101,38 @@ def _parquet_batch(url: str, batch: pa.RecordBatch, first_row: int, spec):
         for r, is_null in zip(rows, null, strict=True)
         if is_null
     ]
-    keep = pc.invert(text.is_null())
+    drop = null
+    limit = getattr(spec, "max_record_bytes", None)
+    if limit is not None:
+        sizes = pc.binary_length(text).to_pylist()
+        big = [s is not None and s > limit for s in sizes]
+        if any(big):
+            rejects += [
+                too_large_reject(url, r, size, t[:4096], limit)
+                for r, size, t, b in zip(rows, sizes, text.to_pylist(), big, strict=True)
+                if b
+            ]
+            drop = [n or b for n, b in zip(null, big, strict=True)]
+    keep = pa.array([not d for d in drop], pa.bool_())
     kept = batch.filter(keep)
     other = [c for c in batch.schema.names if c not in (spec.text_field, spec.id_field)]
     docs = pa.RecordBatch.from_arrays(
         [
-            pa.array([i for i, n in zip(ids, null, strict=True) if not n], pa.string()),
+            pa.array([i for i, d in zip(ids, drop, strict=True) if not d], pa.string()),
             text.filter(keep).cast(pa.large_string()),
             pa.array([url] * kept.num_rows, pa.string()),
             pa.array(_meta_json(kept, other), pa.string()),
-            pa.array([r for r, n in zip(rows, null, strict=True) if not n], pa.int64()),
+            pa.array([r for r, d in zip(rows, drop, strict=True) if not d], pa.int64()),
         ],
         schema=DOC_SCHEMA,
     )
     return docs, rejects
+
+
+def too_large_reject(url: str, line: int, size: int, preview: str, limit: int) -> dict:
+    """The reject of a record over input.max_record_bytes: its size as value, its first bytes as preview."""
+    detail = f"{url}:{line}: a record of {size} bytes, over input.max_record_bytes ({limit})"
+    return input_reject(url, line, "record_too_large", detail, preview, value=float(size))
 
 
 def _file_reject(url: str, line: int, reason: str, detail: str) -> tuple[str, pa.RecordBatch]:

@@ -19,8 +19,15 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from etl.ingest.input_files import InputError, InputFault, expand_inputs, open_input
-from etl.ingest.parquet_input import read_parquet
-from etl.ingest.streams import STREAM_ERRORS, fault_reason, open_decompressed, stream_fault
+from etl.ingest.parquet_input import read_parquet, too_large_reject
+from etl.ingest.streams import (
+    STREAM_ERRORS,
+    OversizedLine,
+    bounded_lines,
+    fault_reason,
+    open_decompressed,
+    stream_fault,
+)
 from transforms.rejects import input_reject, input_reject_batch
 from transforms.schema import DOC_SCHEMA
 
@@ -40,6 +47,7 @@ class InputSpec:
     id_field: str | None = "id"
     format: str = "auto"
     batch_rows: int = 4096
+    max_record_bytes: int | None = None  # a longer line or text file is rejected as record_too_large
 
 
 def detect_format(url: str, forced: str = "auto") -> tuple[str | None, str | None]:
@@ -184,6 +192,10 @@ def _stream_fault(url: str, lineno: int, err: BaseException) -> dict:
 BATCH_BYTES = 4 << 20
 
 
+def _preview(head: bytes) -> str:
+    return head.decode("utf-8", errors="replace")
+
+
 def _read_jsonl(
     url: str, stream, spec: InputSpec, first_line: int = 1
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
@@ -193,8 +205,13 @@ def _read_jsonl(
     held = 0
     try:
         # A damaged stream raises before handing back its partial last line, which so stays in the file reject.
-        for raw in stream:
+        for raw in bounded_lines(stream, spec.max_record_bytes):
             lineno += 1
+            if isinstance(raw, OversizedLine):
+                rejects.append(
+                    too_large_reject(url, lineno, raw.size, _preview(raw.head), spec.max_record_bytes)
+                )
+                continue
             held += len(raw)
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark some exporters write: not part of the JSON
@@ -224,9 +241,16 @@ def _read_jsonl(
         yield "rejects", input_reject_batch(rejects)
 
 
-def _read_text(url: str, stream) -> Iterator[tuple[str, pa.RecordBatch]]:
+def _read_text(url: str, stream, limit: int | None = None) -> Iterator[tuple[str, pa.RecordBatch]]:
     try:
-        data = stream.read()
+        data = stream.read(-1 if limit is None else limit + 1)
+        if limit is not None and len(data) > limit:
+            size, head = len(data), data[:4096]
+            del data
+            while more := stream.read(1 << 20):
+                size += len(more)
+            yield "rejects", input_reject_batch([too_large_reject(url, 0, size, _preview(head), limit)])
+            return
     except STREAM_ERRORS as err:
         yield _file_reject(url, 0, fault_reason(err), f"{url}: unreadable: {type(err).__name__}: {err}")
         return
@@ -265,7 +289,7 @@ def read_file(url: str, spec: InputSpec) -> Iterator[tuple[str, pa.RecordBatch]]
         elif fmt == "parquet":
             yield from read_parquet(url, raw, spec)
         elif fmt == "text":
-            yield from _read_text(url, open_decompressed(raw, compression))
+            yield from _read_text(url, open_decompressed(raw, compression), spec.max_record_bytes)
         else:
             yield from _read_jsonl(url, open_decompressed(raw, compression), spec)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import zstandard
 from isal import igzip, isal_zlib
@@ -109,3 +111,35 @@ def stream_fault(url: str, lineno: int, err: BaseException) -> tuple[str, str]:
         f"{type(err).__name__}: {err}"
     )
     return reason, detail
+
+
+# What an over-long line is read past in, and how much of its head a reject keeps as a preview.
+SKIP_STEP = 1 << 20
+HEAD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class OversizedLine:
+    """A line longer than the record limit, read past without being held: its size and its first bytes."""
+
+    size: int  # bytes of the line, its line end excluded
+    head: bytes
+
+
+def bounded_lines(stream, limit: int | None) -> Iterator[bytes | OversizedLine]:
+    """The lines of a binary stream, as iteration gives them, except that a line over `limit` bytes comes
+    as an OversizedLine: one hostile record of a gigabyte costs a megabyte of memory, not a gigabyte."""
+    if limit is None:
+        yield from stream
+        return
+    readline = stream.readline
+    while line := readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        size, head, ended = len(line), line[:HEAD_BYTES], False
+        del line
+        while not ended and (more := readline(SKIP_STEP)):
+            size += len(more)
+            ended = more.endswith(b"\n")
+        yield OversizedLine(size - ended, head)

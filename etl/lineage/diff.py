@@ -13,7 +13,15 @@ from typing import Any
 
 import polars as pl
 
-from etl.lineage.versions import DOC_KEY, RunVersion, input_entries, input_identity, is_parent
+from etl.lineage.versions import (
+    DOC_KEY,
+    RunVersion,
+    input_entries,
+    input_identity,
+    is_parent,
+    replaced_parent,
+    replaced_parents,
+)
 from expectations.frames import STAGE_ORDER, ordered_stages, stage_counts
 
 STAGE_FIELDS = ("in", "out", "rejected")
@@ -179,7 +187,14 @@ def diff_runs(a: RunVersion, b: RunVersion) -> dict[str, Any]:
     return {
         "a": describe(a),
         "b": describe(b),
-        "lineage": {"b_has_parent_a": is_parent(b, a), "a_has_parent_b": is_parent(a, b)},
+        "lineage": {
+            "b_has_parent_a": is_parent(b, a),
+            "a_has_parent_b": is_parent(a, b),
+            # the child names the other's folder, but the manifest there is no longer the one it recorded
+            "b_parent_a_replaced": replaced_parent(b, a),
+            "a_parent_b_replaced": replaced_parent(a, b),
+            "replaced_parents": {"a": replaced_parents(a), "b": replaced_parents(b)},
+        },
         "config": {
             **config_diff(ma.get("config") or {}, mb.get("config") or {}),
             "hash_a": ma.get("config_hash"),

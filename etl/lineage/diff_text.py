@@ -47,7 +47,17 @@ def _runs(d: dict) -> list[str]:
         )
     lin = d["lineage"]
     if lin["b_has_parent_a"] or lin["a_has_parent_b"]:
-        lines.append("   " + ("B lists A as a parent" if lin["b_has_parent_a"] else "A lists B as a parent"))
+        child, parent = ("B", "A") if lin["b_has_parent_a"] else ("A", "B")
+        if lin.get(f"{child.lower()}_parent_{parent.lower()}_replaced"):
+            lines.append(f"   {child} lists {parent}'s folder as a parent, but {parent} has been replaced since: "
+                         f"its manifest is not the one {child} was made against")  # fmt: skip
+        else:
+            lines.append(f"   {child} lists {parent} as a parent")
+    for side, urls in (lin.get("replaced_parents") or {}).items():
+        for url in urls:
+            lines.append(
+                f"   {side.upper()}'s parent {url} has been replaced or removed since {side.upper()} was made"
+            )
     return lines
 
 

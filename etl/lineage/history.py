@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from etl.lineage.diff import config_diff
-from etl.lineage.versions import RunVersion, input_entries, is_parent
+from etl.lineage.versions import RunVersion, input_entries, is_parent, replaced_parents
 from etl.report.overview import expectation_tally, status_of
 from expectations.frames import ordered_stages, stage_counts
 
@@ -68,6 +68,7 @@ def version_row(run: RunVersion, index: int, earlier: list[RunVersion]) -> dict[
         "inputs_skipped": len(skipped),
         "parents": len(m.get("parents") or []),
         "parents_shown": [e.label for e in earlier if is_parent(run, e)],
+        "parents_replaced": replaced_parents(run),
     }
 
 

@@ -74,6 +74,8 @@ def _version_row(r: dict) -> str:
     skipped = r["inputs_skipped"]
     inputs = f"{r['inputs']:,}" + (f" <span class='muted'>+{skipped:,} skipped</span>" if skipped else "")
     parents = ", ".join(r["parents_shown"]) or (str(r["parents"]) if r["parents"] else "–")
+    if r.get("parents_replaced"):
+        parents += f" ({len(r['parents_replaced'])} replaced since)"
     earlier_shown = f"{earlier:,} ({_pct(earlier / r['read'] if r['read'] else 0.0)})"
     return (
         f'<tr data-version="{r["index"]}">{_cell("index", r["index"], str(r["index"] + 1))}{_version_cell(r)}'

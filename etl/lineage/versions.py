@@ -145,6 +145,34 @@ def is_parent(child: RunVersion, parent: RunVersion) -> bool:
     return False
 
 
+def replaced_parent(child: RunVersion, parent: RunVersion) -> bool:
+    """Whether ``child`` names ``parent``'s folder as a parent, but the manifest there is no longer the one whose
+    sha256 the child recorded: the version it was deduplicated against has been replaced (``--overwrite``)."""
+    names = {parent.root, parent.manifest_url, _plain(parent.root), _plain(parent.manifest_url)}
+    for p in child.manifest.get("parents") or []:
+        url = str(p.get("url") or "").rstrip("/")
+        if url and (url in names or _plain(url) in names) and p.get("sha256") != parent.manifest_sha256:
+            return True
+    return False
+
+
+def replaced_parents(child: RunVersion) -> list[str]:
+    """The parents of ``child`` whose manifest has changed or gone since the child recorded its sha256."""
+    replaced = []
+    for p in child.manifest.get("parents") or []:
+        url = str(p.get("url") or "")
+        if not url or not p.get("sha256"):
+            continue
+        try:
+            fs, path = fsspec.core.url_to_fs(f"{run_root(url)}/{MANIFEST}")
+            now = hashlib.sha256(fs.cat_file(path)).hexdigest()
+        except (OSError, ValueError):  # gone, unreadable: not the version the child names either
+            now = None
+        if now != p["sha256"]:
+            replaced.append(url)
+    return replaced
+
+
 def _plain(url: str) -> str:
     """A local URL as an absolute path (``file:///x`` and ``x`` name the same folder)."""
     local = local_path(url)

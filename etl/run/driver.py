@@ -33,6 +33,7 @@ from etl.run.unit_work import MODULES, unit_result_path
 from etl.store import lease
 from etl.store import manifest as mf
 from etl.store.parents import Parent, check_compatible, check_not_output, load_parents
+from etl.store.replace import check_replacement, committed_manifest, keep_created_at
 
 log = logging.getLogger("corpus_etl")
 
@@ -43,6 +44,9 @@ class RunResult:
     output: str
     seconds: float
     input_bytes: int
+    replaced: dict | None = (
+        None  # the committed version this run replaced (--overwrite), etl/store/replace.py
+    )
 
     @property
     def ok(self) -> bool:
@@ -248,9 +252,14 @@ def _assemble(
 
 
 def run_pipeline(
-    inputs: list[str], output: str, config, beam_args: list[str] | tuple[str, ...] = ()
+    inputs: list[str],
+    output: str,
+    config,
+    beam_args: list[str] | tuple[str, ...] = (),
+    overwrite: bool = False,
 ) -> RunResult:
-    """Run and commit, holding the output's lease throughout (docs/failures.md)."""
+    """Run and commit, holding the output's lease throughout (docs/failures.md). A committed version of
+    other inputs or config at `output` is replaced only with `overwrite` (etl/store/replace.py)."""
     started = time.time()
     out = output.rstrip("/")
     check_reachable(inputs, out, beam_args)
@@ -264,6 +273,10 @@ def run_pipeline(
         files = expand_inputs(inputs)
         check_inputs_outside_output(inputs, out, [url for url, _ in files])
         selection = choose_inputs(files, config, parents)
+        previous = committed_manifest(out)
+        replaced = check_replacement(
+            previous, out, config.to_dict(), config.hash(), selection.entries(), overwrite
+        )
         staging = _fresh_staging(out, held.owner)
         local = _in_process(pipeline_options(beam_args))
         pool.warm(unit_pool.early_processes(local, sum(b for _, b in selection.processed)), MODULES)
@@ -280,6 +293,7 @@ def run_pipeline(
         draft, moves, after = _assemble(
             config, selection, units, results, tokenizer, staging, beam_args, parents
         )
+        keep_created_at(previous, draft)
         held.check()
         mf.commit(out, moves, draft, after)
         scratch.join()
@@ -287,4 +301,4 @@ def run_pipeline(
     finally:
         pool.shutdown()  # a pool warmed for a run that failed before its passes
         held.release()
-    return RunResult(draft, out, time.time() - started, draft["run"]["input_bytes"])
+    return RunResult(draft, out, time.time() - started, draft["run"]["input_bytes"], replaced)

@@ -61,7 +61,13 @@ class WriteJob:
 
 def input_spec(config) -> InputSpec:
     c = config.input
-    return InputSpec(text_field=c.text_field, id_field=c.id_field, format=c.format, batch_rows=c.batch_rows)
+    return InputSpec(
+        text_field=c.text_field,
+        id_field=c.id_field,
+        format=c.format,
+        batch_rows=c.batch_rows,
+        max_record_bytes=c.max_record_bytes,
+    )
 
 
 def records_verdicts(config) -> bool:

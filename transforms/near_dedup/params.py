@@ -16,26 +16,34 @@ UNVERIFIED_WEIGHTS = (0.5, 0.5)
 
 
 class NearDedupConfig(StageParams):
+    """Near-duplicate removal with MinHash and LSH, every candidate pair verified (docs/near_dedup.md)."""
+
     enabled: bool = True
-    # Jaccard similarity of shingle sets at or above which two documents are near-duplicates.
+    """Remove near-duplicates (one per cluster is kept: the smallest doc_id)."""
     threshold: float = Field(default=0.8, gt=0.0, le=1.0)
+    """Jaccard similarity of shingle sets at or above which two documents are near-duplicates."""
     ngram: int = Field(default=5, ge=1)
+    """Words (or characters) per shingle; a document shorter than this is one shingle."""
     shingle: Literal["word", "char"] = "word"
-    # Signature length (one-permutation MinHash bins); the verifier's estimate has sd ~ sqrt(J(1-J)/num_perm).
-    # At most 2^16: a signature costs 4 * num_perm bytes per document, and the bin arithmetic needs < 2^32.
+    """Shingles of words or of characters."""
     num_perm: int = Field(default=256, ge=1, le=1 << 16)
-    # None: chosen from the threshold (minimising weighted false positives + false negatives), as datasketch does.
+    """Signature length (one-permutation MinHash bins); the verifier's estimate has sd ~ sqrt(J(1-J)/num_perm).
+    At most 2^16: a signature costs 4 * num_perm bytes per document, and the bin arithmetic needs < 2^32."""
     bands: int | None = Field(default=None, ge=1)
+    """LSH bands; null: chosen from the threshold (minimising weighted false positives + false negatives), as
+    datasketch does. bands * rows must not exceed num_perm."""
     rows: int | None = Field(default=None, ge=1)
-    # signature: estimated Jaccard of candidate pairs >= threshold; exact: exact shingle Jaccard; none: trust LSH.
+    """Signature rows per LSH band; null: chosen with bands."""
     verify: Literal["signature", "exact", "none"] = "signature"
-    # Rounds of the distributed connected components (graph.py); a random chain of 10^6 documents takes 9-12.
-    # A run whose graph needs more fails (exit 3) naming this key, never returns a partial partition.
+    """signature: estimated Jaccard of candidate pairs >= threshold; exact: exact shingle Jaccard; none: trust
+    LSH."""
     max_rounds: int = Field(default=16, ge=1, le=256)
-    # Seeds numpy's PCG64, which takes non-negative integers only.
+    """Rounds of the distributed connected components (graph.py); a random chain of 10^6 documents takes 9-12.
+    A run whose graph needs more fails (exit 3) naming this key, never returns a partial partition."""
     seed: int = Field(default=1, ge=0)
-    # "cpu" (numpy) or "cuda" / "cuda:N" (torch; identical signatures).
+    """Seed of the MinHash hash functions (numpy's PCG64, which takes non-negative integers only)."""
     device: str = "cpu"
+    """"cpu" (numpy) or "cuda" / "cuda:N" (torch; identical signatures)."""
 
     @field_validator("device")
     @classmethod

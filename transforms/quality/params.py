@@ -26,12 +26,13 @@ class LanguageParams(StageParams):
     """Offline language identification with py3langid (its model ships in the wheel)."""
 
     enabled: bool = True
-    # Probability of the top language (py3langid with normalised probabilities); datatrove's default for
-    # fastText lid.176 is 0.65. Documents below it are rejected even when the language is allowed.
+    """Identify each document's language, and reject by quality.languages and min_score."""
     min_score: Fraction = 0.65
-    # Identify the language from the first max_chars characters (null: the whole text). Language is settled
-    # long before 2000 characters, and the cost grows with every byte read.
+    """Probability of the top language (py3langid with normalised probabilities); datatrove's default for
+    fastText lid.176 is 0.65. Documents below it are rejected even when the language is allowed."""
     max_chars: int | None = Field(default=2000, ge=1)
+    """Identify the language from the first max_chars characters (null: the whole text). Language is settled
+    long before 2000 characters, and the cost grows with every byte read."""
 
 
 class GopherRepetitionParams(StageParams):
@@ -39,37 +40,60 @@ class GopherRepetitionParams(StageParams):
     paragraphs and word n-grams. Fractions of characters are over the whole document's characters."""
 
     enabled: bool = True
+    """Run the Gopher repetition rules."""
     dup_para_frac: Fraction = 0.3
+    """Largest share of paragraphs that repeat an earlier paragraph."""
     dup_para_char_frac: Fraction = 0.2
+    """Largest share of characters in repeated paragraphs."""
     dup_line_frac: Fraction = 0.3
+    """Largest share of lines that repeat an earlier line."""
     dup_line_char_frac: Fraction = 0.2
+    """Largest share of characters in repeated lines."""
     top_2gram_char_frac: Fraction = 0.20
+    """Largest share of characters covered by the most frequent word 2-gram."""
     top_3gram_char_frac: Fraction = 0.18
+    """Largest share of characters covered by the most frequent word 3-gram."""
     top_4gram_char_frac: Fraction = 0.16
+    """Largest share of characters covered by the most frequent word 4-gram."""
     dup_5gram_char_frac: Fraction = 0.15
+    """Largest share of characters covered by word 5-grams that occur more than once."""
     dup_6gram_char_frac: Fraction = 0.14
+    """Largest share of characters covered by word 6-grams that occur more than once."""
     dup_7gram_char_frac: Fraction = 0.13
+    """Largest share of characters covered by word 7-grams that occur more than once."""
     dup_8gram_char_frac: Fraction = 0.12
+    """Largest share of characters covered by word 8-grams that occur more than once."""
     dup_9gram_char_frac: Fraction = 0.11
+    """Largest share of characters covered by word 9-grams that occur more than once."""
     dup_10gram_char_frac: Fraction = 0.10
+    """Largest share of characters covered by word 10-grams that occur more than once."""
 
 
 class GopherQualityParams(StageParams):
     """Gopher quality rules (Rae et al. 2021, section A.1.1)."""
 
     enabled: bool = True
+    """Run the Gopher quality rules."""
     min_doc_words: int | None = Field(default=50, ge=0)
+    """Fewest words a document may have."""
     max_doc_words: int | None = Field(default=100_000, ge=1)
+    """Most words a document may have."""
     min_avg_word_length: float | None = Field(default=3, ge=0)
+    """Smallest mean word length, in characters."""
     max_avg_word_length: float | None = Field(default=10, ge=0)
-    # `#` per word and ellipses per word, each.
+    """Largest mean word length, in characters."""
     max_symbol_word_ratio: float | None = Field(default=0.1, ge=0)
+    """Most `#` per word, and most ellipses per word (each)."""
     max_bullet_lines_ratio: Fraction = 0.9
+    """Largest share of lines that start with a bullet (`•` or `-`)."""
     max_ellipsis_lines_ratio: Fraction = 0.3
-    # datatrove names this max_non_alpha_words_ratio; it is the minimum share of words with a letter.
+    """Largest share of lines that end with an ellipsis."""
     min_alpha_words_ratio: Fraction = 0.8
+    """Smallest share of words with a letter (datatrove names it max_non_alpha_words_ratio)."""
     min_stop_words: int | None = Field(default=2, ge=0)
+    """Fewest distinct stop words (of stop_words) a document must hold."""
     stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
+    """The stop words that min_stop_words counts (case-sensitive)."""
 
     @model_validator(mode="after")
     def _minimum_not_above_maximum(self) -> GopherQualityParams:
@@ -92,49 +116,75 @@ class C4Params(StageParams):
     """
 
     enabled: bool = True
+    """Run the C4 rules."""
     remove_lines: bool = False
+    """Kept documents' text becomes the lines C4 keeps (false: judged only, the text is left untouched)."""
     remove_citations: bool = True
+    """Remove citation marks (`[3]`, `[edit]`, `[citation needed]`) before the line rules."""
     filter_no_terminal_punct: bool = True
+    """Drop lines that do not end in terminal punctuation."""
     min_num_sentences: int | None = Field(default=5, ge=0)
+    """Fewest sentences in the lines C4 keeps."""
     min_words_per_line: int | None = Field(default=3, ge=0)
+    """Drop lines with fewer words."""
     max_word_length: int | None = Field(default=1000, ge=1)
+    """Drop lines with a longer word, in characters."""
     filter_lorem_ipsum: bool = True
+    """Reject a page with "lorem ipsum" in a kept line."""
     filter_javascript: bool = True
+    """Drop lines that mention javascript."""
     filter_curly_bracket: bool = True
+    """Reject a page with `{` in a kept line."""
     filter_policy: bool = True
-    # C4 removed pages with a word from a list of bad words; ours ships in transforms/quality/data.
+    """Drop lines with a policy phrase (terms of use, privacy policy, cookies)."""
     filter_bad_words: bool = True
-    # A file with one word or phrase per line, replacing the shipped English list.
+    """Reject pages with a word from a list of bad words, as C4 did; ours ships in transforms/quality/data."""
     bad_words_file: str | None = None
+    """A file with one word or phrase per line, replacing the shipped English list."""
 
 
 class FineWebParams(StageParams):
     """FineWeb's own rules (Penedo et al. 2024, section 3.3.3), over non-blank lines."""
 
     enabled: bool = True
+    """Run the FineWeb rules."""
     line_punct_thr: Fraction = 0.12
+    """Smallest share of lines that end in punctuation."""
     line_punct_exclude_zero: bool = False
+    """A document with no line ending in punctuation passes the line_punct_thr rule."""
     short_line_thr: Fraction = 0.67
+    """Largest share of lines shorter than short_line_length."""
     short_line_length: int = Field(default=30, ge=0)
+    """Characters under which a line counts as short."""
     char_duplicates_ratio: Fraction = 0.01
+    """Largest share of characters in lines that duplicate other lines."""
     new_line_ratio: float | None = Field(default=0.3, ge=0)
+    """Most line breaks per word."""
 
 
 class PiiParams(StageParams):
     """Redaction of e-mail addresses and public IPv4 addresses in kept documents, counted per document."""
 
     enabled: bool = False
+    """Redact personal data in kept documents."""
     emails: bool = True
+    """Redact e-mail addresses."""
     ip_addresses: bool = True
+    """Redact public IPv4 addresses."""
     email_replacement: str = "email@example.com"
-    # 192.0.2.0/24 is reserved for documentation (RFC 5737): never a real host.
+    """What an e-mail address is replaced with."""
     ip_replacement: str = "192.0.2.1"
+    """What an IPv4 address is replaced with; 192.0.2.0/24 is reserved for documentation (RFC 5737), never a
+    real host."""
 
 
 class QualityConfig(StageParams):
+    """The heuristic quality filters, one block per rule family; the first failing rule rejects."""
+
     enabled: bool = True
-    # ISO 639-1 codes as py3langid labels them; empty list: every language is allowed.
+    """Run the quality stage (every family below)."""
     languages: list[str] = ["en"]
+    """Allowed languages: ISO 639-1 codes as py3langid labels them; empty list: every language is allowed."""
     language: LanguageParams = Field(default_factory=LanguageParams)
     gopher_repetition: GopherRepetitionParams = Field(default_factory=GopherRepetitionParams)
     gopher_quality: GopherQualityParams = Field(default_factory=GopherQualityParams)
