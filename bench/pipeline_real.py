@@ -20,10 +20,28 @@ from pathlib import Path
 from real_corpus import write as write_real
 
 DATA = Path(__file__).parent / ".data"
+PII_KINDS = ("phones", "cards", "ibans", "ssns", "secrets")
 CONFIGS = {
     "quality off": ["quality.enabled=false"],
     "every stage": [],
+    # issue 22's budget: the default before its rules (no URL rules, no PII detection), and with 1 M
+    # benchmark n-grams to decontaminate against (bench/decontamination_speed.py's synthetic items)
+    "no new rules": ["url_filter.enabled=false", *(f"quality.pii.detect.{k}=false" for k in PII_KINDS)],
+    "decon 1M": ["decontamination.benchmarks=[{name: synth, path: BENCH_1M, fields: [question, choices]}]"],
 }
+
+
+def benchmark_1m() -> Path:
+    """A benchmark file of about 1 M 13-gram n-grams, made once (random questions and choice lists)."""
+    import random
+
+    from decontamination_speed import vocabulary, write_benchmark
+
+    path = DATA / "benchmark-1m.jsonl"
+    if not path.exists():
+        rng = random.Random(7)
+        write_benchmark(path, 1_000_000, vocabulary(50_000, rng), rng)
+    return path
 
 
 def _tree(root: int) -> list[int]:
@@ -132,7 +150,7 @@ def main(argv: list[str]) -> None:
                 cmd = [sys.executable, "-m", "etl.cli", "--log-level", "INFO", "run", "--input", str(inputs),
                        "--output", str(out)]  # fmt: skip
                 for item in CONFIGS[config] + a.overrides:
-                    cmd += ["--set", item]
+                    cmd += ["--set", item.replace("BENCH_1M", str(benchmark_1m()))]
                 cmd += ["--", *beam_args] if beam_args else []
                 r = run_tree(cmd)
                 manifest = json.loads((out / "manifest.json").read_text())

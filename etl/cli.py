@@ -1,8 +1,9 @@
-"""`corpus-etl`: run | demo | report | config | diff | history | export (DESIGN.md "The public interface").
+"""`corpus-etl`: run | demo | report | config | diff | history | export | rejects | show (DESIGN.md "The public interface").
 
 Exit codes: 0 the run committed its manifest and validation passed (or its policy says warn/quarantine);
 1 validation failed under policy `fail`; 2 bad usage, config or input (the message names the file or key);
-3 the run itself failed (counts did not reconcile, a worker error).
+3 the run itself failed (counts did not reconcile, a worker error, a full disk). Every error is one line on
+stderr, its traceback in a log file (etl/logs/errors.py); -v, -q, --log-level go before or after the command.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from etl import __version__
 from etl.config import ConfigError, load_config
+from etl.logs import stop_live_bar
+from etl.logs.errors import CliParser, check_is_run, report
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="corpus-etl", description="Raw text corpora -> training-ready Parquet shards."
-    )
-    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
-    p.add_argument("--json-logs", action="store_true", help="structured JSON log lines on stderr")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p = CliParser(prog="corpus-etl", description="Raw text corpora -> training-ready Parquet shards.")
+    _log_flags(p, suppress=False)
+    p.add_argument("--version", action="version", version=f"corpus-etl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline", description="Everything after `--` goes to Beam.")
@@ -46,10 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         help="replace a committed version of other inputs or config at --output (refused without it)",
     )  # fmt: skip
     _config_args(run)
+    _dry_run_arg(run)
 
     demo = sub.add_parser("demo", help="the bundled sample corpus through the whole flow")
     demo.add_argument("--output", default="demo-out", metavar="DIR")
     _config_args(demo)
+    _dry_run_arg(demo)
 
     report = sub.add_parser("report", help="(re)build and optionally serve OUT/report/index.html")
     report.add_argument("dir", metavar="DIR")
@@ -77,12 +80,62 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--allow-unvalidated", action="store_true", help="export a run whose validation did not pass"
     )
+
+    rejects = sub.add_parser("rejects", help="what a run removed and why: rejects by stage, reason, source")
+    rejects.add_argument("run", metavar="RUN", help="output folder or its manifest.json (local or URL)")
+    rejects.add_argument("--stage", metavar="S", help="only this stage (read, exact_dedup, quality, ...)")
+    rejects.add_argument(
+        "--reason", metavar="R", help="this reason, or a family by prefix (gopher_repetition: all its rules)"
+    )
+    rejects.add_argument("--source", metavar="GLOB", help="sources matching this glob (path or file name)")
+    rejects.add_argument("--limit", type=int, default=20, metavar="N", help="rows shown (default 20; 0: all)")
+    rejects.add_argument("--json", action="store_true", help="one JSON object per row, every field in full")
+
+    show = sub.add_parser("show", help="one document's fate: kept (where) or removed (stage, reason, detail)")
+    show.add_argument("run", metavar="RUN", help="output folder or its manifest.json (local or URL)")
+    show.add_argument("doc_id", metavar="DOC_ID")
+    for command in {id(c): c for c in sub.choices.values()}.values():
+        _log_flags(command, suppress=True)
     return p
+
+
+def _log_flags(p: argparse.ArgumentParser, suppress: bool) -> None:
+    """The logging flags, on the main parser and again on each command's, so that they go before or after the
+    command; the command's copies default to SUPPRESS, so that they never overwrite a value given before it."""
+
+    def default(value):
+        return argparse.SUPPRESS if suppress else value
+
+    p.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                   help="our DEBUG lines (each step, counters) and tracebacks on the terminal")  # fmt: skip
+    p.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                   help="only errors, and one line when validation fails (exit 1); no summary")  # fmt: skip
+    p.add_argument(
+        "--log-level", type=str.upper, default=default(None), metavar="LEVEL",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="our level (default INFO: progress, warnings); libraries log at WARNING, or LEVEL if higher",
+    )  # fmt: skip
+    p.add_argument("--json-logs", action="store_true", default=default(False),
+                   help="one JSON object per log line on stderr (no progress bar)")  # fmt: skip
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.yaml")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+
+
+def _dry_run_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="print the inputs, work units, stages and what the output would get; write nothing",
+    )  # fmt: skip
+
+
+def demo_overrides() -> list[str]:
+    """The demo decontaminates against the project's own small benchmark (one sample post quotes an item)."""
+    path = resources.files("transforms.quality") / "data" / "demo_benchmark.jsonl"
+    spec = f"{{name: demo, path: '{path}', fields: [question, choices, answer], id_field: id}}"
+    return [f"decontamination.benchmarks=[{spec}]"]
 
 
 def sample_corpus() -> str:
@@ -107,20 +160,37 @@ def _print_summary(result) -> None:
               f"already processed by {by}); {m['run']['input_files']} processed")  # fmt: skip
     for stage, c in counts["stages"].items():
         reasons = ", ".join(f"{r} {n}" for r, n in c["reasons"].items())
-        print(f"  {stage:<12} in {c['in']:>9}  out {c['out']:>9}  rejected {c['rejected']:>8}  {reasons}")
+        print(f"  {stage:<15} in {c['in']:>9}  out {c['out']:>9}  rejected {c['rejected']:>8}  {reasons}")
     tokens = sum(s["tokens"] for s in m["shards"])
     print(f"  kept {counts['kept']} documents, {tokens} tokens in {len(m['shards'])} shards"
           + (f" ({len(m['quarantine'])} quarantined)" if m.get("quarantine") else ""))  # fmt: skip
     v = m["validation"]
     status = "passed" if v.get("success") else f"FAILED (policy {v.get('policy')})"
     print(f"  validation {status}")
+    for hint in _hints(result):
+        print(f"  hint: {hint}")
     if result.replaced:
         r = result.replaced
         print(f"  replaced version {r['version']} ({r['kept']} documents, {r['created_at']}) "
               f"with {version_of(m)}: {', '.join(r['differences'][:4])}")  # fmt: skip
     out = result.output
-    print(f"  manifest  {out}/manifest.json\n  shards    {out}/shards/\n  rejects   {out}/rejects/")
+    files = [
+        "manifest.json",
+        *(["shards/"] if m["shards"] else []),
+        *(["rejects/"] if m.get("rejects") else []),
+    ]
+    print(f"  output    {out}/: {', '.join(files)}")
     print(f"  report    {out}/report/index.html")
+
+
+def _hints(result) -> list[str]:
+    """What the summary can tell of a loss whose cause is clear (etl/report/hints.py); none if unreadable."""
+    from etl.report.hints import hinted_rejects, run_hints
+
+    try:
+        return run_hints(result.manifest, hinted_rejects(result.output, result.manifest))
+    except OSError:
+        return []
 
 
 def check_output(output: str) -> None:
@@ -161,11 +231,49 @@ def _run(inputs: list[str], output: str, args, beam_args: list[str]) -> int:
                 )
             }
         )
+    if args.dry_run:
+        return _dry_run(inputs, output, config, beam_args, getattr(args, "overwrite", False))
     from etl.run import run_pipeline
 
     result = run_pipeline(inputs, output, config, beam_args, overwrite=getattr(args, "overwrite", False))
-    _print_summary(result)
+    stop_live_bar()  # before the summary: the bar must not be redrawn in the middle of it
+    if not args.quiet:
+        _print_summary(result)
+    elif not result.ok:  # -q: the one status line of an exit 1, which no error line explains
+        policy = result.manifest["validation"].get("policy")
+        print(f"corpus-etl: validation FAILED (policy {policy}), exit 1: {result.output}/report/index.html",
+              file=sys.stderr)  # fmt: skip
     return EXIT_OK if result.ok else EXIT_INVALID
+
+
+def _dry_run(inputs: list[str], output: str, config, beam_args: list[str], overwrite: bool) -> int:
+    """The plan (etl/run/dry_run.py), nothing written; exit 2 when the run would be refused at its output."""
+    from etl.run.dry_run import plan_run, render_plan
+
+    plan = plan_run(inputs, output, config, beam_args=beam_args, overwrite=overwrite)
+    sys.stdout.write(render_plan(plan))
+    return EXIT_USAGE if plan["outcome"] == "refused" else EXIT_OK
+
+
+def _lookup(args) -> int:
+    """`rejects` lists a run's rejects by stage, reason and source; `show` follows one document
+    (etl/lineage/lookup.py). An id in neither the shards nor the rejects is exit 2."""
+    from etl.lineage import lookup
+
+    run = lookup.open_run(args.run)
+    if args.command == "show":
+        fate = lookup.document_fate(run, args.doc_id)
+        if not fate["kept"] and not fate["removed"]:
+            raise ValueError(
+                f"{args.doc_id}: no such document in {args.run} (not in its shards nor its rejects)"
+            )
+        sys.stdout.write(lookup.render_fate(fate))
+        return EXIT_OK
+    listing = lookup.list_rejects(run, args.stage, args.reason, args.source, args.limit)
+    # With --json, stdout holds only the rows (one object a line), so the summary goes to stderr.
+    print(lookup.summary_line(listing), file=sys.stderr if args.json else sys.stdout)
+    sys.stdout.write(lookup.render_json_lines(listing) if args.json else lookup.render_table(listing))
+    return EXIT_OK
 
 
 def _report(args) -> int:
@@ -204,10 +312,26 @@ def _export(args) -> int:
     return EXIT_OK
 
 
-def _setup_logging(args) -> None:
+def _setup_logging(args) -> bool:
+    """Default: our progress and warnings (INFO) and the libraries' warnings, a live bar on a terminal; -v:
+    our DEBUG lines and tracebacks; -q (wins over -v): errors only; --log-level: our level, the libraries at
+    WARNING or that level if higher. Returns whether tracebacks go to the terminal."""
     from etl.logs import configure_logging
 
-    configure_logging(args.log_level, args.json_logs, progress=not args.quiet)
+    ours = "ERROR" if args.quiet else args.log_level or ("DEBUG" if args.verbose else "INFO")
+    level = logging.getLevelName(ours)
+    libraries = logging.getLevelName(max(level, logging.WARNING))
+    configure_logging(
+        ours, args.json_logs, libraries, bar=level <= logging.INFO, tracebacks=level <= logging.DEBUG
+    )
+    return level <= logging.DEBUG
+
+
+def _paths(args) -> list[str]:
+    """The runs, inputs and outputs the command names: what an error line may have to name."""
+    named = [getattr(args, key, None) for key in ("run", "run_a", "run_b", "dir", "output")]
+    named += [*(getattr(args, "runs", None) or []), *(getattr(args, "input", None) or [])]
+    return [p for p in named if isinstance(p, str)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,30 +341,33 @@ def main(argv: list[str] | None = None) -> int:
         cut = argv.index("--")
         argv, beam_args = argv[:cut], argv[cut + 1 :]
     args = _parser().parse_args(argv)
-    _setup_logging(args)
+    verbose = _setup_logging(args)
     try:
+        runs = [getattr(args, key) for key in ("run", "run_a", "run_b", "dir") if getattr(args, key, None)]
+        for run in [*runs, *(getattr(args, "runs", None) or [])]:
+            check_is_run(run)  # a RUN that is no run: one line naming it, exit 2
         if args.command == "config":
             print(load_config(args.config, args.overrides).to_yaml(), end="")
             return EXIT_OK
         if args.command == "run":
             return _run(args.input, args.output, args, beam_args)
         if args.command == "demo":
+            args.overrides = [*demo_overrides(), *args.overrides]  # the user's --set wins
             return _run([sample_corpus()], args.output, args, beam_args)
         if args.command in ("diff", "history"):
             return _lineage(args)
         if args.command == "export":
             return _export(args)
+        if args.command in ("rejects", "show"):
+            return _lookup(args)
         return _report(args)
-    except (ConfigError, ValueError, FileNotFoundError) as err:
-        print(f"corpus-etl: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except RuntimeError as err:
-        print(f"corpus-etl: run failed: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as err:  # any other error is a failed run (3), never 1, which means invalid data
-        logging.getLogger("corpus_etl").error("run failed", exc_info=True)
-        print(f"corpus-etl: run failed: {type(err).__name__}: {err}", file=sys.stderr)
-        return EXIT_FAILED
+    except KeyboardInterrupt:
+        stop_live_bar()
+        print("corpus-etl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line, exit 2 or 3 (never 1, which means invalid data): etl/logs/errors.py
+        stop_live_bar()
+        return report(err, argv, _paths(args), getattr(args, "output", None), verbose)
 
 
 if __name__ == "__main__":

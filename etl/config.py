@@ -13,10 +13,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from transforms.decontamination_stage import DecontaminationConfig
 from transforms.near_dedup.params import NearDedupConfig
 from transforms.params import KeyRangeError, StageParams
 from transforms.quality.params import QualityConfig
 from transforms.tokenize.params import TokenizeConfig
+from transforms.url_filter import UrlFilterConfig
 
 
 class InputConfig(StageParams):
@@ -104,8 +106,10 @@ class IncrementalConfig(StageParams):
 
 class Config(StageParams):
     input: InputConfig = InputConfig()
+    url_filter: UrlFilterConfig = UrlFilterConfig()
     exact_dedup: ExactDedupConfig = ExactDedupConfig()
     quality: QualityConfig = QualityConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
     near_dedup: NearDedupConfig = NearDedupConfig()
     tokenize: TokenizeConfig = TokenizeConfig()
     output: OutputConfig = OutputConfig()

@@ -16,7 +16,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 # The stages in flow order (DESIGN.md "The flow"); a disabled stage is simply absent from the counts.
-STAGE_ORDER = ("read", "normalize", "exact_dedup", "quality", "near_dedup", "tokenize")
+STAGE_ORDER = (
+    "read",
+    "normalize",
+    "url_filter",
+    "exact_dedup",
+    "quality",
+    "decontamination",
+    "near_dedup",
+    "tokenize",
+)
 
 
 def _is_number(dtype: pa.DataType) -> bool:

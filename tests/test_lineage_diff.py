@@ -15,9 +15,8 @@ import pytest
 from etl.lineage import diff_runs, load_run
 from etl.lineage.diff import flatten, input_diff
 from etl.lineage.versions import REJECT_COLUMNS, RunVersion, is_parent
+from expectations.frames import STAGE_ORDER as STAGES
 from tests.lineage_runs import build_lineage_runs
-
-STAGES = ("read", "normalize", "exact_dedup", "quality", "near_dedup", "tokenize")
 
 
 @pytest.fixture(scope="module")

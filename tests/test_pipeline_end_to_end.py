@@ -86,7 +86,7 @@ def test_manifest_checksums_match_the_files(first_run):
 def test_counts_reconcile_for_every_stage(first_run):
     _, manifest, _ = first_run
     stages = manifest["counts"]["stages"]
-    assert list(stages) == ["read", "normalize", "exact_dedup", "tokenize"]
+    assert list(stages) == ["read", "normalize", "url_filter", "exact_dedup", "tokenize"]
     for name, c in stages.items():
         assert c["in"] == c["out"] + c["rejected"], name
     rejected = sum(sum(r.values()) for r in manifest["counts"]["rejected"].values())

@@ -28,7 +28,13 @@ BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
 def test_bounded_lines_pass_short_lines_and_measure_long_ones_without_holding_them():
-    lines = [b"a" * 10 + b"\n", b"b" * LIMIT + b"\n", b"c" * (LIMIT + 1) + b"\n", b"d" * 50_000 + b"\n", b"tail"]
+    lines = [
+        b"a" * 10 + b"\n",
+        b"b" * LIMIT + b"\n",
+        b"c" * (LIMIT + 1) + b"\n",
+        b"d" * 50_000 + b"\n",
+        b"tail",
+    ]
     got = list(bounded_lines(io.BufferedReader(io.BytesIO(b"".join(lines)), 1024), LIMIT))
     assert got[0] == lines[0] and got[1] == lines[1] and got[4] == b"tail"
     assert got[2] == OversizedLine(LIMIT + 1, b"c" * 4096)
@@ -67,7 +73,9 @@ def _rejects(out) -> list[dict]:
 def test_a_record_over_the_limit_is_rejected_with_its_size(tmp_path, fmt):
     _write(fmt, tmp_path / "in", huge=50_000)
     out = tmp_path / "out"
-    extra = ["input.unit_bytes=4096"] if fmt == "jsonl.gz" else []  # a stream cut into chunks, as big ones are
+    extra = (
+        ["input.unit_bytes=4096"] if fmt == "jsonl.gz" else []
+    )  # a stream cut into chunks, as big ones are
     run_pipeline([str(tmp_path / "in")], str(out), load_config(overrides=[*FAST, *extra]), BEAM)
     rejects, manifest = _rejects(out)
     assert [r["reason"] for r in rejects] == ["record_too_large"]

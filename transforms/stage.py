@@ -16,7 +16,7 @@ from transforms.rejects import rejects_from_docs, split_by_mask
 
 Batch = pa.RecordBatch
 # The map and shuffle stages in the order of the flow (DESIGN.md "The flow"); every pass runs a prefix of it.
-ORDER = ("normalize", "exact_dedup", "quality", "near_dedup", "tokenize")
+ORDER = ("normalize", "url_filter", "exact_dedup", "quality", "decontamination", "near_dedup", "tokenize")
 
 
 class BatchStage:

@@ -149,7 +149,8 @@ def _parse_json_line(raw: bytes, spec: InputSpec) -> tuple[str | None, str | Non
     if not isinstance(record, dict):
         return None, None, "", "not_an_object", f"a JSON {type(record).__name__}, not an object"
     if spec.text_field not in record:
-        return None, None, "", "missing_text", f"no field {spec.text_field!r}"
+        fields = ", ".join(sorted(str(k) for k in record)[:12]) or "none"
+        return None, None, "", "missing_text", f"no field {spec.text_field!r} (fields: {fields})"
     text = record.pop(spec.text_field)
     if text is None:
         return None, None, "", "null_text", f"field {spec.text_field!r} is null"

@@ -68,6 +68,8 @@ def load_run(run: str, *, documents: bool = True, languages: bool = False) -> Ru
         raise FileNotFoundError(
             f"{run}: no {MANIFEST} there; name a committed run's output folder or its manifest"
         ) from None
+    except (NotADirectoryError, IsADirectoryError):  # RUN is a file, or RUN/manifest.json a folder
+        raise FileNotFoundError(f"{run}: not a run's output folder or its {MANIFEST}") from None
     try:
         manifest = json.loads(raw)
     except json.JSONDecodeError as err:

@@ -43,14 +43,13 @@ def in_worker() -> bool:
     return _in_worker
 
 
-def _init_worker(level: int) -> None:
-    """Pool workers log our progress lines like the driver (the fork server has no handlers)."""
+def _init_worker(level: int, libraries: int) -> None:
+    """Pool workers log like the driver, at its levels (the fork server has no handlers)."""
     global _in_worker
     _in_worker = True
     from etl.logs import configure_logging
 
-    configure_logging(logging.getLevelName(logging.getLogger().level))
-    logging.getLogger("corpus_etl").setLevel(level)
+    configure_logging(logging.getLevelName(level), libraries=logging.getLevelName(libraries))
 
 
 _executors: dict[int, ProcessPoolExecutor] = {}
@@ -65,7 +64,7 @@ def _executor(processes: int) -> ProcessPoolExecutor:
             max_workers=processes,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(logging.getLogger("corpus_etl").getEffectiveLevel(),),
+            initargs=(logging.getLogger("corpus_etl").getEffectiveLevel(), logging.getLogger().level),
         )
     return _executors[processes]
 
@@ -144,8 +143,9 @@ class PooledDoFn(beam.DoFn):
     """A DoFn whose work per element, `call(element) -> (fn, *args)`, runs in an OrderedPool; `emit(result)`
     turns each result into outputs, in element order (`finish_bundle` emits the last ones)."""
 
-    # A line at most this often while a step runs (and one when it ends): a long step shows it is alive.
-    PROGRESS_SECONDS = 20.0
+    # A line at most this often while a step runs, and one when a step that ran this long ends: a long step
+    # shows it is alive; a short one (most of them, e.g. each round of the components) logs at DEBUG only (-v).
+    PROGRESS_SECONDS = 30.0
     label = ""  # the step's name in progress lines; none without one
 
     def __init__(self, processes: int):
@@ -174,10 +174,12 @@ class PooledDoFn(beam.DoFn):
         if time.monotonic() - self._shown >= self.PROGRESS_SECONDS:
             self._show_progress()
 
-    def _show_progress(self) -> None:
+    def _show_progress(self, final: bool = False) -> None:
         self._shown = time.monotonic()
+        elapsed = self._shown - self._started
         if self.label:
-            log.info("progress: %s: %d done in %.0f s", self.label, self._done, self._shown - self._started)
+            level = logging.DEBUG if final and elapsed < self.PROGRESS_SECONDS else logging.INFO
+            log.log(level, "progress: %s: %d done in %.0f s", self.label, self._done, elapsed)
 
     def finish_bundle(self):
         for done in self._pool.drain():
@@ -187,7 +189,7 @@ class PooledDoFn(beam.DoFn):
                     yield beam.pvalue.TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
                 else:
                     yield GlobalWindows.windowed_value(out)
-        self._show_progress()
+        self._show_progress(final=True)
 
     def call(self, element) -> tuple:
         raise NotImplementedError

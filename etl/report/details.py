@@ -9,7 +9,9 @@ import yaml
 
 from etl.report.charts import grouped_bars_svg, histogram_svg
 from etl.report.figures import duplicate_clusters, languages, metric_histograms, reject_samples
+from etl.report.hints import removed_languages
 from etl.report.overview import STAGE_COLORS, esc, fmt_observed, pct
+from transforms.reasons import explain
 
 LANG_COLORS = ["#3b6fd8", "#12b76a", "#f79009", "#7a5af8", "#ee46bc", "#06aed4", "#875bf7", "#98a2b3"]
 SAMPLE_CHARS = 400
@@ -75,12 +77,29 @@ def duplicates_card(rejects: pa.Table | None) -> str:
     return _card("dedup", "Duplicate clusters", body, "clusters by size (survivor + removed copies)")
 
 
-def languages_card(stats: pa.Table | None, manifest: dict) -> str:
+def _removed_languages_table(rejects: pa.Table | None) -> str:
+    """The languages that language id removed (language.not_allowed), so a lost language shows here too."""
+    removed = removed_languages(rejects).most_common()
+    if not removed:
+        return ""
+    rows = "".join(
+        f'<tr data-removed-lang="{esc(lang)}"><td><b>{esc(lang)}</b></td><td class="num">{n:,}</td></tr>'
+        for lang, n in removed[:12]
+    )
+    rest = sum(n for _, n in removed[12:])
+    rows += f'<tr><td>other</td><td class="num">{rest:,}</td></tr>' if rest else ""
+    return (
+        "<h4 style='margin:12px 0 4px'>Removed by language id (not in quality.languages)</h4>"
+        f"<table><thead><tr><th>Language</th><th class='num'>Docs removed</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def languages_card(stats: pa.Table | None, manifest: dict, rejects: pa.Table | None = None) -> str:
     langs = languages(stats)
+    removed = _removed_languages_table(rejects)
     if not langs:
-        return _card(
-            "languages", "Language mix", '<div class="empty">No language column in the statistics.</div>'
-        )
+        empty = '<div class="empty">No language column in the statistics.</div>'
+        return _card("languages", "Language mix", empty + removed)
     wanted = set(((manifest.get("config") or {}).get("quality") or {}).get("languages") or [])
     total = sum(n for _, n in langs)
     shown = langs[:7] + ([("other", sum(n for _, n in langs[7:]))] if len(langs) > 7 else [])
@@ -95,7 +114,8 @@ def languages_card(stats: pa.Table | None, manifest: dict) -> str:
         for i, (lang, n) in enumerate(shown)
     )
     table = f"<table><thead><tr><th>Language</th><th class='num'>Docs</th><th class='num'>Share</th></tr></thead><tbody>{rows}</tbody></table>"
-    return _card("languages", "Language mix", f'<div class="langbar">{bar}</div>{table}', "kept documents")
+    body = f'<div class="langbar">{bar}</div>{table}{removed}'
+    return _card("languages", "Language mix", body, "kept documents" + (", and removed" if removed else ""))
 
 
 def _human(r: dict, frame: str) -> str:
@@ -228,7 +248,8 @@ def samples_section(rejects: pa.Table | None, manifest: dict) -> str:
         total = f" — {n:,} rejected" if n is not None else ""
         blocks.append(
             f'<details data-samples="{esc(stage)}/{esc(reason)}"{" open" if i == 0 else ""}><summary><span class="chip" style="color:'
-            f'{STAGE_COLORS.get(stage, "#344054")}">{esc(stage)}</span> <span class="mono">{esc(reason)}</span>'
+            f'{STAGE_COLORS.get(stage, "#344054")}">{esc(stage)}</span> <span class="mono" title="{esc(explain(reason))}">'
+            f"{esc(reason)}</span>"
             f'<span class="muted" style="font-weight:400">{total}</span></summary>'
             f'<div class="body">{"".join(_sample(r) for r in rows)}</div></details>'
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 from etl.report.charts import fmt_bytes, fmt_num
 from etl.report.figures import funnel, rejects_by_reason
+from transforms.reasons import explain
 
 STAGE_COLORS = {
     "read": "#667085",
@@ -81,6 +82,7 @@ def toc() -> str:
         ("rejects", "Rejects"),
         ("metrics", "Quality metrics"),
         ("dedup", "Duplicates & languages"),
+        ("safety", "Contamination & PII"),
         ("expectations", "Expectations"),
         ("shards", "Shards"),
         ("samples", "Sample rejects"),
@@ -264,7 +266,8 @@ def rejects_section(manifest: dict) -> str:
     total = sum(n for _, _, n in rows)
     body = "".join(
         f'<tr data-reject-stage="{esc(s)}" data-reason="{esc(r)}"><td><span class="chip" style="color:'
-        f'{STAGE_COLORS.get(s, "#344054")}">{esc(s)}</span></td><td class="mono">{esc(r)}</td>'
+        f'{STAGE_COLORS.get(s, "#344054")}">{esc(s)}</span></td><td><span class="mono" title="{esc(explain(r))}">'
+        f'{esc(r)}</span><div class="muted" style="font-size:.8rem">{esc(explain(r))}</div></td>'
         f'<td class="num" data-value="{n}">{n:,}</td><td class="num">{pct(n, read)}</td>'
         f'<td style="width:30%"><div class="minibar"><i style="width:{100 * n / top:.1f}%;background:'
         f'{STAGE_COLORS.get(s, "var(--rej)")}"></i></div></td></tr>'

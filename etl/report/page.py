@@ -15,6 +15,7 @@ from etl.report.details import (
     shards_section,
 )
 from etl.report.overview import alert, esc, funnel_section, header, kpis, rejects_section, toc
+from etl.report.safety import safety_section
 from etl.report.style import CSS
 
 
@@ -44,8 +45,8 @@ def render_report(
         f"{alert(validation)}{kpis(manifest, validation)}"
         f"<section>{funnel_section(manifest)}</section>"
         f"<div class='grid2' style='margin-top:18px'>{rejects_section(manifest)}"
-        f"<div>{languages_card(stats, manifest)}<div style='height:18px'></div>{duplicates_card(rejects)}</div></div>"
-        f"{histograms_section(stats, rejects, manifest)}"
+        f"<div>{languages_card(stats, manifest, rejects)}<div style='height:18px'></div>{duplicates_card(rejects)}</div></div>"
+        f"{safety_section(stats, rejects, manifest)}{histograms_section(stats, rejects, manifest)}"
         f"{expectations_section(validation, n_shards)}{shards_section(manifest, validation)}"
         f"{samples_section(rejects, manifest)}{config_section(manifest)}"
         f"</div></main><footer>corpus-etl {__version__} · generated {generated} · "

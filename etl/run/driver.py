@@ -6,19 +6,23 @@ the driver on the small per-unit results, so the same code commits for a local o
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
+import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import apache_beam as beam
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl.ingest.input_files import is_local_fs
+from etl.ingest.input_files import is_local_fs, local_path
 from etl.ingest.overlap import check_inputs_outside_output
 from etl.ingest.plan import plan_units
 from etl.ingest.sources import expand_inputs
@@ -138,6 +142,48 @@ def _remove_staging(out: str, staging: str) -> None:
         fs.rm(parent, recursive=True)
 
 
+def _missing_folders(out: str) -> list[Path]:
+    """The local folders that taking the lease creates (OUT and its missing parents), deepest first."""
+    local = local_path(out)
+    missing: list[Path] = []
+    path = Path(local).absolute() if local is not None else None
+    while path is not None and not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove these folders, deepest first, while they are empty: never a folder that holds anything (a
+    committed run, another run's lease)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:  # not empty (or not ours to remove): nor are its parents
+            return
+
+
+def _remove_failed_staging(staging: str | None) -> None:
+    """The staging of a run that failed before its commit, so that a refused or failed run leaves nothing
+    behind (the next run would remove it, but there may be none). Never another run's staging folder."""
+    if staging is None:
+        return
+    fs, path = fsspec.core.url_to_fs(staging)
+    try:
+        if is_local_fs(fs):
+            shutil.rmtree(path, ignore_errors=True)  # the scratch thread may be deleting in it too
+            with contextlib.suppress(OSError):
+                os.rmdir(path.rsplit("/", 1)[0])  # _staging/, only when empty
+        else:
+            _remove_tree(staging)
+    except Exception as err:  # noqa: BLE001 - a clean-up must not hide the error that ended the run
+        log.warning(
+            "%s: this failed run's staging was not removed (%s); the next run removes it", staging, err
+        )
+
+
 def _remove_scratch(staging: str) -> threading.Thread:
     """Remove what only the pipeline read (decompressed chunks, spilled shuffles: gigabytes in thousands of
     files, 10 s to delete at 4 GB of text) on a thread, while validation and the report keep the driver busy."""
@@ -187,8 +233,8 @@ def _execute(units: list, config, staging: str, beam_args, parents: list[Parent]
         pool.shutdown()
     counters = stage_counters(beam_result)
     if config.near_dedup.enabled:
-        log.info("near dedup steps: %s", json.dumps(namespace_counters(beam_result, "near_dedup")))
-    log.info("beam counters: %s", json.dumps(counters), extra={"fields": {"counters": counters}})
+        log.debug("near dedup steps: %s", json.dumps(namespace_counters(beam_result, "near_dedup")))
+    log.debug("beam counters: %s", json.dumps(counters), extra={"fields": {"counters": counters}})
     return _read_unit_results(staging, len(units))
 
 
@@ -251,6 +297,19 @@ def _assemble(
     return draft, moves, after
 
 
+def check_rule_files(config) -> None:
+    """Read the benchmarks and domain lists once here: a bad file is a usage error naming it (exit 2), not a
+    worker's failure, and an in-process worker then finds the benchmark index already built."""
+    from transforms.decontamination_stage import benchmark_index
+    from transforms.url_filter import load_domains
+
+    if config.decontamination.enabled:
+        benchmark_index(config.decontamination)
+    if config.url_filter.enabled:
+        for files in (config.url_filter.blocklist, config.url_filter.allowlist):
+            load_domains(files)
+
+
 def run_pipeline(
     inputs: list[str],
     output: str,
@@ -268,7 +327,9 @@ def run_pipeline(
     parents = load_parents(config.incremental.against)
     check_compatible(parents, config)
     check_not_output(parents, out)
+    missing = _missing_folders(out)
     held = lease.acquire(out)
+    staging = None  # this run's staging once made; None again once its commit begins (the protocol owns it)
     try:
         files = expand_inputs(inputs)
         check_inputs_outside_output(inputs, out, [url for url, _ in files])
@@ -287,7 +348,9 @@ def run_pipeline(
         from transforms.tokenize import load_tokenizer_info
 
         tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
-        log.info("run: %d files in %d work units -> %s", len(selection.processed), len(units), out)
+        check_rule_files(config)  # and on a benchmark or domain list that cannot be read
+        # DEBUG: the summary says as much at the end, and a long run's progress (bar or lines) from the start.
+        log.debug("run: %d files in %d work units -> %s", len(selection.processed), len(units), out)
         results = _execute(units, config, staging, beam_args, parents) if units else []
         scratch = _remove_scratch(staging)
         draft, moves, after = _assemble(
@@ -295,10 +358,13 @@ def run_pipeline(
         )
         keep_created_at(previous, draft)
         held.check()
+        committing, staging = staging, None
         mf.commit(out, moves, draft, after)
         scratch.join()
-        _remove_staging(out, staging)
+        _remove_staging(out, committing)
     finally:
         pool.shutdown()  # a pool warmed for a run that failed before its passes
+        _remove_failed_staging(staging)
         held.release()
+        _remove_empty(missing)  # a run refused or failed before its commit leaves no empty OUT behind
     return RunResult(draft, out, time.time() - started, draft["run"]["input_bytes"], replaced)

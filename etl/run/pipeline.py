@@ -66,13 +66,15 @@ class _KeyPass(PooledDoFn):
     The unit's quality verdicts and signatures are left in staging for the write pass (etl/run/unit_work.py).
     """
 
-    def __init__(self, job: KeyJob, processes: int):
+    def __init__(self, job: KeyJob, processes: int, total_bytes: int | None = None):
         super().__init__(processes)
-        self.job = job
+        self.job, self.total_bytes = job, total_bytes
 
     def setup(self):
         super().setup()
         self._sketched = Metrics.counter("near_dedup", "docs_in")
+        self._bytes_done = 0
+        self._meter = ProgressMeter("read", total_bytes=self.total_bytes)  # a line every 30 s, or the bar
 
     def call(self, unit: WorkUnit) -> tuple:
         return key_unit, self.job, unit
@@ -81,7 +83,9 @@ class _KeyPass(PooledDoFn):
         self._sketched.inc(done["docs_in"])
         for tag, value in done["outputs"]:
             yield value if tag == "exact" else beam.pvalue.TaggedOutput(tag, value)
-        log.info(
+        self._bytes_done += done["input_bytes"]
+        self._meter.add(done["docs_read"], done["text_bytes"], done_bytes=self._bytes_done)
+        log.debug(
             "progress: key pass, unit %d read (%.1f MB) in %.1f s",
             done["unit"], done["input_bytes"] / 1e6, done["seconds"],
             extra={"fields": {"unit": done["unit"], "pass": "keys", "input_bytes": done["input_bytes"]}},
@@ -126,7 +130,7 @@ class _WriteUnit(PooledDoFn):
                 Metrics.counter(f"stage.{stage}", f"rejected.{reason}").inc(n)
         read = counts.get("read", {}).get("in", 0)
         rate = self._bytes_done / 1e6 / max(time.time() - self._started, 1e-9)
-        log.info(
+        log.debug(  # one per unit: the meter's line every 30 s (or the bar) is what a run shows
             "progress: unit %d done (%d files, %d docs read, %.1f MB input); %.2f MB/s",
             unit.index, len(unit.files), read, unit.bytes / 1e6, rate,
             extra={"fields": {"unit": unit.index, "docs": read, "input_bytes": unit.bytes}},
@@ -212,7 +216,7 @@ def build_pipeline(
         spilled = f"{staging}/shuffle" if spill else None
         job = KeyJob(config, staging, want_exact, want_near, bits, by_owner=exact_after, spill=spilled)
         keys = _units(p, units, "ForKeys") | "ReadForKeys" >> beam.ParDo(
-            _KeyPass(job, processes)
+            _KeyPass(job, processes, total)
         ).with_outputs("payloads", "nodes", "buckets", main="exact")
         exact, urls = None, [parent.url for parent in parents]
         if want_exact:

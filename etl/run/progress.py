@@ -3,8 +3,9 @@
 `ProgressMeter` is fed each batch a worker finishes and logs at most one line per `interval` seconds: documents
 and text bytes done, their rates, the time elapsed and, when the size of the input is known (`total_bytes`),
 the share done and an ETA (logger `corpus_etl`; the same figures as JSON fields under --json-logs). It works
-inside a unit, so a long unit (a big file) still shows progress. `stage_counters` reads the Beam counters
-`stage.<stage>` / `in`, `out`, `rejected.<reason>` back from a finished PipelineResult.
+inside a unit, so a long unit (a big file) still shows progress. On a terminal the CLI draws a live bar instead
+(etl/logs/live_bar.py): the meter updates it on every batch and its lines drop to DEBUG. `stage_counters`
+reads the Beam counters `stage.<stage>` / `in`, `out`, `rejected.<reason>` back from a finished PipelineResult.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+
+from etl.logs import live_bar
 
 log = logging.getLogger("corpus_etl")
 
@@ -45,6 +48,11 @@ class ProgressMeter:
         if done_bytes is not None:
             self.done_bytes = done_bytes
         now = self.clock()
+        bar = live_bar()
+        if bar is not None:
+            eta = self.eta_seconds(now)
+            bar.show(self.what, self.docs, self.bytes, now - self.started, self.done_bytes,
+                     self.total_bytes, f"ETA {_duration(eta)}" if eta is not None else "")  # fmt: skip
         if now - self._last >= self.interval:
             self._emit(now)
 
@@ -77,8 +85,9 @@ class ProgressMeter:
         if eta is not None:
             fields["eta_s"] = round(eta, 1)
             tail += f", ETA {_duration(eta)}"
-        log.info(
-            "progress: %s %d docs, %.1f MB text in %s (%.0f docs/s, %.2f MB/s of text%s; this worker)",
+        level = logging.DEBUG if live_bar() is not None else logging.INFO  # the bar shows the same figures
+        log.log(
+            level, "progress: %s %d docs, %.1f MB text in %s (%.0f docs/s, %.2f MB/s of text%s; this worker)",
             self.what, self.docs, self.bytes / 1e6, _duration(elapsed), fields["docs_per_s"],
             fields["mb_per_s"], tail, extra={"fields": fields},
         )  # fmt: skip

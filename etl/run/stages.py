@@ -49,6 +49,18 @@ def quality_stage(config) -> BatchStage:
     return LoadedStage("quality", lambda: BatchQualityFilter(config), apply)
 
 
+def url_filter_stage(config) -> BatchStage:
+    from transforms.url_filter import UrlFilterStage
+
+    return UrlFilterStage(config)
+
+
+def decontamination_stage(config) -> BatchStage:
+    from transforms.decontamination_stage import DecontaminationStage
+
+    return DecontaminationStage(config)
+
+
 class RecordedQuality(BatchStage):
     """The quality stage replayed from the verdicts the key pass recorded for the unit (once per unit)."""
 
@@ -92,6 +104,10 @@ def build_chain(config, through: str, recorded_quality: str | None = None) -> li
     for name in ORDER[: ORDER.index(through) + 1]:
         if name == "normalize":
             chain.append(FunctionStage("normalize", normalize_batch))
+        elif name == "url_filter" and config.url_filter.enabled:
+            chain.append(url_filter_stage(config.url_filter))
+        elif name == "decontamination" and config.decontamination.enabled:
+            chain.append(decontamination_stage(config.decontamination))
         elif name == "exact_dedup" and config.exact_dedup.enabled:
             chain.append(RemovalFilter("exact_dedup"))
         elif name == "quality" and config.quality.enabled:

@@ -20,7 +20,13 @@ from etl.ingest.sources import InputSpec
 from etl.ingest.units import WorkUnit
 from etl.local_runner.pool import in_worker, release_memory
 from etl.run.flow import Tally, stream_unit
-from etl.run.stages import RecordedQuality, build_chain, quality_stage, verdicts_path
+from etl.run.stages import (
+    RecordedQuality,
+    build_chain,
+    decontamination_stage,
+    quality_stage,
+    verdicts_path,
+)
 from etl.store.index import IndexWriter, signatures_path, write_signatures
 from etl.store.shard_writer import UnitWriter
 from transforms.schema import text_bytes
@@ -99,18 +105,24 @@ class _KeyChain:
         from transforms.near_dedup.minhash import Permutation
 
         config = job.config
-        self.normalize = build_chain(config, "normalize")
+        # Up to exact dedup: a record the URL rules drop must not be an exact duplicate's survivor.
+        self.normalize = build_chain(config, "url_filter")
         self.quality = None
         if job.near and config.quality.enabled:
             self.quality = quality_stage(config.quality)
             self.quality.setup()
+        # Near dedup's graph is over the documents that pass every stage before it, decontamination too.
+        self.decontamination = None
+        if job.near and config.decontamination.enabled:
+            self.decontamination = decontamination_stage(config.decontamination)
+            self.decontamination.setup()
         self.perm = Permutation.from_seed(config.near_dedup.seed) if job.near else None
         self.record = records_verdicts(config)
 
 
 def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     """{"outputs": [(tag, value)] in emission order, "docs_in": docs sketched, "unit", "input_bytes",
-    "seconds"} for a unit.
+    "seconds", "docs_read" and "text_bytes" (for the progress of the pass)} for a unit.
 
     Tags: "exact" (exact dedup's hash rows), and near dedup's "nodes" and "payloads" (keyed by node shard) and
     "buckets" (keyed by shard): per tag, one spilled file with a run of batches per shard when the job says
@@ -127,10 +139,12 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
     chain = _loaded.get(job.key()) or _remember(job.key(), _KeyChain(job))
     outputs: list[tuple[str, object]] = []
     verdicts, signatures, sketched = [], [], 0
+    docs_read = read_bytes = 0
     keyed: dict[str, list] = {"payloads": [], "nodes": [], "buckets": []}
     for kind, batch in stream_unit(unit, input_spec(job.config), chain.normalize):
         if kind != "docs":
             continue
+        docs_read, read_bytes = docs_read + batch.num_rows, read_bytes + text_bytes(batch)
         batch = with_unit(batch, unit.index)
         if job.exact:
             outputs.append(("exact", hash_keys(batch)))
@@ -141,6 +155,8 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
             if chain.record:
                 verdicts.append(record(batch, kept, rejects))
             batch = kept
+        if chain.decontamination is not None and batch.num_rows:
+            batch, _ = chain.decontamination.process(batch)
         if batch.num_rows == 0:
             continue
         sketched += batch.num_rows
@@ -168,6 +184,8 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
         "input_bytes": unit.bytes,
         "outputs": outputs,
         "docs_in": sketched,
+        "docs_read": docs_read,
+        "text_bytes": read_bytes,
         "seconds": time.time() - started,
     }
 

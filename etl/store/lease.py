@@ -249,3 +249,13 @@ def acquire(output: str, ttl: float | None = None) -> Lease:
         else:
             fs.rm(lease._path)
     raise OutputInUse(f"output {output} is in use: another run took its lease while this one tried to")
+
+
+def live_holder(output: str) -> str | None:
+    """The run that holds the output's lease now, described; None when a run could take it (no lease, or a
+    stale one). Reads only: `corpus-etl run --dry-run` says whether a run would be refused as in use."""
+    fs, root = fsspec.core.url_to_fs(output)
+    current = _read(fs, f"{root.rstrip('/')}/{LEASE_NAME}")
+    if current is None or _stale(current[0]) is not None:
+        return None
+    return _describe(current[0])

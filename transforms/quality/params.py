@@ -162,11 +162,44 @@ class FineWebParams(StageParams):
     """Most line breaks per word."""
 
 
+class PiiDetect(StageParams):
+    """Which kinds of personal data and secrets beyond e-mail and IPv4 are counted (transforms/quality/pii.py)."""
+
+    phones: bool = True
+    """Phone numbers in international formats (+CC ..., (NNN) NNN-NNNN), at least 10 digits."""
+    cards: bool = True
+    """Payment card numbers: 13 to 19 digits of a known issuer prefix that pass the Luhn check."""
+    ibans: bool = True
+    """IBANs of the right length for their country that pass the mod-97 check."""
+    ssns: bool = True
+    """US social security numbers written AAA-GG-SSSS, without the never-issued areas and groups."""
+    secrets: bool = True
+    """AWS access key ids, private key blocks, GitHub and Slack tokens, `api_key = "..."` assignments."""
+
+    def on(self) -> list[str]:
+        return [name for name in type(self).model_fields if getattr(self, name)]
+
+
+class PiiRedact(PiiDetect):
+    """Which kinds are replaced by their placeholder in kept documents' text; all off by default."""
+
+    phones: bool = False
+    """Replace phone numbers by <PHONE>."""
+    cards: bool = False
+    """Replace payment card numbers by <CARD>."""
+    ibans: bool = False
+    """Replace IBANs by <IBAN>."""
+    ssns: bool = False
+    """Replace US social security numbers by <SSN>."""
+    secrets: bool = False
+    """Replace secrets by <SECRET>."""
+
+
 class PiiParams(StageParams):
     """Redaction of e-mail addresses and public IPv4 addresses in kept documents, counted per document."""
 
     enabled: bool = False
-    """Redact personal data in kept documents."""
+    """Redact e-mail and IPv4 addresses (the two switches below) in kept documents; other kinds: `redact`."""
     emails: bool = True
     """Redact e-mail addresses."""
     ip_addresses: bool = True
@@ -176,6 +209,11 @@ class PiiParams(StageParams):
     ip_replacement: str = "192.0.2.1"
     """What an IPv4 address is replaced with; 192.0.2.0/24 is reserved for documentation (RFC 5737), never a
     real host."""
+    detect: PiiDetect = Field(default_factory=PiiDetect)
+    """Which kinds are counted in every kept document's stats (`q_pii_<kind>`); on by default, text untouched."""
+    redact: PiiRedact = Field(default_factory=PiiRedact)
+    """Which kinds are replaced in kept documents' text by a placeholder per kind (<PHONE>, <CARD>, <IBAN>,
+    <SSN>, <SECRET>); off by default. A redacted kind is counted too (the counts are the replacements)."""
 
 
 class QualityConfig(StageParams):

@@ -23,7 +23,7 @@ from transforms.quality.gopher_quality import gopher_quality_steps
 from transforms.quality.gopher_repetition import gopher_repetition_steps
 from transforms.quality.language import language_steps
 from transforms.quality.params import FAMILY_ORDER, QualityConfig
-from transforms.quality.pii import redact_pii
+from transforms.quality.pii import PII_TYPES, pii_counts, redact, redact_pii
 from transforms.quality.rules import Step, judge
 from transforms.quality.text_tables import DocText
 from transforms.rejects import rejects_from_docs
@@ -108,10 +108,34 @@ class BatchQualityFilter:
             columns = pl.concat([columns, found], how="horizontal")
             edits["pii_emails"] = int(found["q_pii_emails"].sum())
             edits["pii_ips"] = int(found["q_pii_ips"].sum())
+        if self.config.enabled:
+            text, found, redacted = _other_pii(text, batch, rows, self.config.pii)
+            if found is not None:
+                columns = pl.concat([columns, found], how="horizontal")
+                edits.update(redacted)
         kept = _with_columns(batch.take(pa.array(rows, pa.int64())), columns, text)
         rejects = _rejects(batch, rejected)
         by_reason = pl.Series(rejects.column("reason")).value_counts().iter_rows()
         return FilterResult(kept, rejects, {reason: int(n) for reason, n in by_reason}, edits)
+
+
+def _other_pii(text: pl.Series | None, batch: pa.RecordBatch, rows: np.ndarray, params) -> tuple:
+    """(text, q_pii_<kind> count columns, replacements per kind) for the kinds beyond e-mail and IPv4: the
+    redacted kinds counted by their replacements, the others found in the text that is left."""
+    redacting, detecting = params.redact.on(), params.detect.on()
+    if not redacting and not detecting:
+        return text, None, {}
+    source = text if text is not None else pl.Series("text", batch.column("text").take(rows))
+    counts: dict[str, np.ndarray] = {}
+    if redacting:
+        new, counts = redact(source.cast(pl.String), redacting)
+        source = text = pl.Series("text", new, dtype=pl.String)
+    others = [kind for kind in detecting if kind not in counts]
+    if others:
+        counts.update(pii_counts(source.cast(pl.String), others))
+    order = [kind for kind in PII_TYPES if kind in counts]
+    found = pl.DataFrame({f"q_pii_{kind}": counts[kind].astype(np.int32) for kind in order}, height=len(rows))
+    return text, found, {f"pii_{kind}": int(counts[kind].sum()) for kind in redacting}
 
 
 def _with_columns(docs: pa.RecordBatch, columns: pl.DataFrame, text: pl.Series | None) -> pa.RecordBatch:

@@ -23,7 +23,12 @@ VERDICT_COLUMNS = ("key", "rejected", "reason", "detail", "value")
 
 def recordable(config: QualityConfig) -> bool:
     """Whether the stage leaves the text as it is, so that a verdict is all it produces."""
-    return config.enabled and not config.c4.remove_lines and not config.pii.enabled
+    return (
+        config.enabled
+        and not config.c4.remove_lines
+        and not config.pii.enabled
+        and not config.pii.redact.on()
+    )
 
 
 def record(batch: pa.RecordBatch, kept: pa.RecordBatch, rejects: pa.RecordBatch) -> pa.RecordBatch:
