@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import pty
+import re
 import subprocess
 import warnings
 from pathlib import Path
@@ -36,7 +37,7 @@ def test_the_demo_prints_at_most_15_lines_progress_and_summary_only(run_cli, tmp
     assert len(lines) <= 15, "\n".join(lines)
     for noise in NOISE:
         assert noise not in proc.stdout + proc.stderr, noise
-    assert "corpus-etl: read 528 records" in proc.stdout
+    assert re.search(r"^corpus-etl: read \d+ records", proc.stdout, re.M), proc.stdout
     assert "near dedup: connected components converged in" in proc.stderr, "the rounds, in one line"
     assert not [line for line in proc.stderr.splitlines() if line.startswith("DEBUG")]
 

@@ -21,14 +21,17 @@ from tests.conftest import REPO, SAMPLE, checkout_env, cli_command
 FAST = ["near_dedup.enabled=false", "quality.enabled=false", "validation.enabled=false"]
 
 
-def _args(inputs: list[str], out: str, overrides: list[str]) -> list[str]:
-    args = ["run", "--input", *inputs, "--output", out]
+def _args(inputs: list[str], out: str, overrides: list[str], overwrite: bool = False) -> list[str]:
+    args = ["run", "--input", *inputs, "--output", out, *(["--overwrite"] if overwrite else [])]
     return args + [a for item in overrides for a in ("--set", item)]
 
 
-def _start(inputs: list[str], out: str, overrides: list[str], env: dict | None = None) -> subprocess.Popen:
+def _start(
+    inputs: list[str], out: str, overrides: list[str], env: dict | None = None, overwrite: bool = False
+) -> subprocess.Popen:
+    """`corpus-etl run`; `overwrite` replaces a committed version of other inputs or config (etl/store/replace.py)."""
     return subprocess.Popen(
-        cli_command(*_args(inputs, out, overrides)), env=checkout_env(env), cwd=REPO,
+        cli_command(*_args(inputs, out, overrides, overwrite)), env=checkout_env(env), cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
 
@@ -95,7 +98,8 @@ def _one_committed(results: list[tuple[int, str]]) -> int:
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], [log[-1500:] for _, log in results]
     loser = next(log for code, log in results if code == 2)
-    assert "in use" in loser
+    # Refused by the winner's lease, or, started after the winner's commit, by its version of other inputs.
+    assert "in use" in loser or "rerun with --overwrite" in loser
     return next(i for i, (code, _) in enumerate(results) if code == 0)
 
 
@@ -170,7 +174,8 @@ def test_a_run_killed_during_its_commit_leaves_the_old_or_the_new_dataset(
     code, log = _finish(_start([b], str(out), FAST))
     assert code == 0, log[-3000:]
 
-    killed = _start([a], str(out), [*FAST, "output.compression_level=5"], {"CORPUS_ETL_FAILPOINT": point})
+    new = [*FAST, "output.compression_level=5"]
+    killed = _start([a], str(out), new, {"CORPUS_ETL_FAILPOINT": point}, overwrite=True)
     code, log = _finish(killed)
     assert code == -signal.SIGKILL, f"the run was not killed at {point}: {code}\n{log[-2000:]}"
     manifest = json.loads((out / "manifest.json").read_text())
@@ -178,7 +183,7 @@ def test_a_run_killed_during_its_commit_leaves_the_old_or_the_new_dataset(
     _read_all_tokens(str(out / "manifest.json"))
 
     # The dead run's lease does not block the output: the rerun takes it over and commits the new version.
-    code, log = _finish(_start([a], str(out), [*FAST, "output.compression_level=5"]))
+    code, log = _finish(_start([a], str(out), new, overwrite=True))
     assert code == 0, log[-3000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert _same_dataset(manifest, committed_versions["new"])

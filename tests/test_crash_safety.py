@@ -39,15 +39,17 @@ def corpus(tmp_path_factory) -> Path:
     return root
 
 
-def _run(inputs: list[Path], out: Path) -> None:
+def _run(inputs: list[Path], out: Path, overwrite: bool = False) -> None:
     args = ["run", *(a for p in inputs for a in ("--input", str(p))), "--output", str(out), *_set_args()]
+    args += ["--overwrite"] if overwrite else []
     proc = subprocess.run(cli_command(*args), env=checkout_env(), cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
-def _kill_while_writing(inputs: list[Path], out: Path, log: Path) -> None:
+def _kill_while_writing(inputs: list[Path], out: Path, log: Path, overwrite: bool = False) -> None:
     """Start a run and SIGKILL it in its write pass: two of the eight units written, the others not."""
     args = ["run", *(a for p in inputs for a in ("--input", str(p))), "--output", str(out), *_set_args()]
+    args += ["--overwrite"] if overwrite else []
     with log.open("w") as fh:
         proc = subprocess.Popen(
             cli_command(*args), env=checkout_env(), cwd=REPO, stdout=fh, stderr=fh, start_new_session=True
@@ -97,7 +99,7 @@ def test_killed_rerun_keeps_the_previous_commit_readable(corpus, uninterrupted, 
     committed = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     old = json.loads((out / "manifest.json").read_text())
 
-    _kill_while_writing([corpus], out, tmp_path / "killed.log")
+    _kill_while_writing([corpus], out, tmp_path / "killed.log", overwrite=True)
     assert {p: p.read_bytes() for p in committed} == committed  # untouched until the commit
     tokens = sum(s["tokens"] for s in old["shards"])
     ds = TokenShardDataset(
@@ -105,5 +107,5 @@ def test_killed_rerun_keeps_the_previous_commit_readable(corpus, uninterrupted, 
     )
     assert sum(int(b["tokens"].numel()) for b in ds) == tokens
 
-    _run([corpus], out)  # the rerun replaces the old commit entirely, leftovers included
+    _run([corpus], out, overwrite=True)  # the rerun replaces the old commit entirely, leftovers included
     assert comparable_outputs(out) == uninterrupted

@@ -213,7 +213,13 @@ def test_diff_reads_parents_and_input_hashes_when_the_manifest_has_them(runs, tm
         "added": ["/d/c.jsonl"], "removed": ["/d/b.jsonl"], "skipped_a": [], "skipped_b": ["/d/old.jsonl"],
     }  # fmt: skip
     d = diff_runs(parent, child)
-    assert d["lineage"] == {"b_has_parent_a": True, "a_has_parent_b": False}
+    assert d["lineage"] == {
+        "b_has_parent_a": True,
+        "a_has_parent_b": False,
+        "b_parent_a_replaced": False,  # B names A by the sha256 A's manifest still has
+        "a_parent_b_replaced": False,
+        "replaced_parents": {"a": [], "b": []},
+    }
     assert d["counts"]["totals"]["inputs_skipped"] == {"a": 0, "b": 1, "delta": 1}
 
 

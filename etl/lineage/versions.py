@@ -159,11 +159,13 @@ def replaced_parent(child: RunVersion, parent: RunVersion) -> bool:
 
 
 def replaced_parents(child: RunVersion) -> list[str]:
-    """The parents of ``child`` whose manifest has changed or gone since the child recorded its sha256."""
+    """The local parents of ``child`` whose manifest has changed or gone since the child recorded its sha256.
+    Parents on object storage are compared only when loaded (``replaced_parent``): a page of versions must not
+    wait on a store it was not asked to read."""
     replaced = []
     for p in child.manifest.get("parents") or []:
         url = str(p.get("url") or "")
-        if not url or not p.get("sha256"):
+        if not url or not p.get("sha256") or local_path(url) is None:
             continue
         try:
             fs, path = fsspec.core.url_to_fs(f"{run_root(url)}/{MANIFEST}")

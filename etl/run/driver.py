@@ -244,7 +244,7 @@ def _entries(named: list[tuple[dict, str]], tokens: bool) -> list[dict]:
 
 
 def _assemble(
-    config, selection, units, results, tokenizer, staging, beam_args, parents
+    config, selection, units, results, tokenizer, staging, beam_args, parents, previous=None
 ) -> tuple[dict, list, list]:
     """The manifest to commit, the dataset's moves and the moves of what no reader trusts (report, docs)."""
     names = mf.final_names(results, mf.version_id(results, config.hash()))
@@ -292,6 +292,7 @@ def _assemble(
         for f, rel in names["shards"]
     ]
     moves += [(f["path"], rel) for kind in ("stats", "rejects", "index") for f, rel in names[kind]]
+    keep_created_at(previous, draft)  # before the report, which shows it: an idempotent rerun changes no byte
     _write_report(staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard)
     after = [(f"{staging}/report/index.html", "report/index.html"), *_staged_tree(staging, "validation")]
     return draft, moves, after
@@ -354,9 +355,8 @@ def run_pipeline(
         results = _execute(units, config, staging, beam_args, parents) if units else []
         scratch = _remove_scratch(staging)
         draft, moves, after = _assemble(
-            config, selection, units, results, tokenizer, staging, beam_args, parents
+            config, selection, units, results, tokenizer, staging, beam_args, parents, previous
         )
-        keep_created_at(previous, draft)
         held.check()
         committing, staging = staging, None
         mf.commit(out, moves, draft, after)
