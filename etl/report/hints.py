@@ -11,7 +11,7 @@ from collections import Counter
 import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 HINTED = ("missing_text", "language.not_allowed")
 # Details of our own making: "no field 'text' (fields: content, url)" and "lang=de not in ['en']".
@@ -23,13 +23,14 @@ MANY = 0.1  # records without text: a hint above this share of the records read 
 
 
 def hinted_rejects(root: str, manifest: dict) -> pa.Table | None:
-    """reason and detail of the rejects a hint is made of, read from the run's reject files (no text)."""
-    files = [f"{root.rstrip('/')}/{f['path']}" for f in manifest.get("rejects") or []]
-    if not files:
-        return None
-    fs, _ = fsspec.core.url_to_fs(files[0])
-    ds = pads.dataset([fsspec.core.url_to_fs(f)[1] for f in files], filesystem=fs, format="parquet")
-    return ds.to_table(columns=["reason", "detail"], filter=pc.field("reason").isin(list(HINTED)))
+    """reason and detail of the rejects a hint is made of, read from the run's reject files (no text). One
+    file at a time on this thread: at the very end of a run, no reader thread may outlive it."""
+    tables = []
+    for entry in manifest.get("rejects") or []:
+        with fsspec.open(f"{root.rstrip('/')}/{entry['path']}", "rb") as fh:
+            table = pq.ParquetFile(fh).read(columns=["reason", "detail"], use_threads=False)
+        tables.append(table.filter(pc.is_in(table.column("reason"), pa.array(HINTED))))
+    return pa.concat_tables(tables) if tables else None
 
 
 def _details(rejects: pa.Table | None, reason: str) -> list[str]:
