@@ -68,6 +68,8 @@ class DecontaminationStage(BatchStage):
             return batch.append_column("q_contamination", share), rejects_from_docs(
                 batch.slice(0, 0), STAGE, ""
             )
+        if not any(hits):  # the common case: no copy of the batch's text
+            return batch, rejects_from_docs(batch.slice(0, 0), STAGE, "contaminated")
         drop = pa.array([h is not None for h in hits], pa.bool_())
         kept, dropped = split_by_mask(batch, drop)
         found = [h for h in hits if h is not None]

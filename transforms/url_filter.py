@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import fsspec
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.params import StageParams
 from transforms.rejects import rejects_from_docs, split_by_mask
@@ -120,7 +121,12 @@ def meta_urls(
     field, the meta or its JSON is missing. Non-string values come back as their JSON text."""
     if not field or any(c in field for c in "'\\"):
         raise ValueError(f"url field {field!r}: must be a non-empty name without quotes or backslashes")
-    column = pl.Series(meta.to_pylist() if isinstance(meta, pa.Array | pa.ChunkedArray) else list(meta))
+    if isinstance(meta, pa.Array | pa.ChunkedArray):
+        if not pc.any(pc.match_substring(meta, f'"{field}"')).as_py():  # most corpora: no URL field at all
+            return [None] * len(meta)
+        column = pl.from_arrow(meta)
+    else:
+        column = pl.Series(list(meta))
     return column.cast(pl.String).str.json_path_match(f"$['{field}']").to_list()
 
 
@@ -161,6 +167,8 @@ class UrlFilterStage(BatchStage):
         blocklist, allowlist = self._lists
         urls = meta_urls(batch.column("meta"), self.config.field) if batch.num_rows else []
         listed = listed_domains(urls, blocklist, allowlist)
+        if not any(listed):  # the common case: no copy of the batch's text
+            return batch, rejects_from_docs(batch.slice(0, 0), self.name, "url_blocklist")
         drop = pa.array([d is not None for d in listed], pa.bool_())
         kept, dropped = split_by_mask(batch, drop)
         details = [f"{u}: domain {d} is on the blocklist" for u, d in zip(urls, listed, strict=True) if d]
