@@ -74,6 +74,13 @@ def row_group_runs(url: str, unit_bytes: int) -> list[FilePart]:
     return parts
 
 
+def is_chunked(url: str, size: int, unit_bytes: int, forced_format: str = "auto") -> bool:
+    """Whether a run decompresses this input once into chunks (given a spill folder): a compressed JSONL
+    stream of a quarter unit compressed likely holds a unit of text or more, so it is worth cutting."""
+    fmt, compression = detect_format(url, forced_format)
+    return compression is not None and fmt == "jsonl" and size >= unit_bytes // 4
+
+
 def file_parts(
     url: str, size: int, unit_bytes: int, forced_format: str = "auto", spill_dir: str | None = None
 ) -> list[FilePart]:
@@ -83,8 +90,7 @@ def file_parts(
     if compression is not None:
         from etl.ingest.chunks import spill_parts
 
-        # A stream of a quarter unit compressed likely holds a unit of text or more: worth cutting.
-        if fmt == "jsonl" and spill_dir and size >= unit_bytes // 4:
+        if spill_dir and is_chunked(url, size, unit_bytes, forced_format):
             return spill_parts(url, compression, spill_dir, unit_bytes)
         return [FilePart(url, text_bytes=size)]
     if size <= unit_bytes:

@@ -48,9 +48,8 @@ class RunResult:
     output: str
     seconds: float
     input_bytes: int
-    replaced: dict | None = (
-        None  # the committed version this run replaced (--overwrite), etl/store/replace.py
-    )
+    # The committed version this run replaced (--overwrite), etl/store/replace.py.
+    replaced: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -298,6 +297,19 @@ def _assemble(
     return draft, moves, after
 
 
+def preflight(inputs: list[str], out: str, config, beam_args) -> list[Parent]:
+    """The checks a run makes before it takes its output's lease, and so does its dry run: each fault here is
+    a usage error (exit 2) before any work. Returns the parents (`--against`)."""
+    check_reachable(inputs, out, beam_args)
+    unit_pool.requested()  # a bad CORPUS_ETL_PROCESSES
+    check_inputs_outside_output(inputs, out)
+    parents = load_parents(config.incremental.against)
+    check_compatible(parents, config)
+    check_not_output(parents, out)
+    check_rule_files(config)  # a benchmark or domain list that cannot be read
+    return parents
+
+
 def check_rule_files(config) -> None:
     """Read the benchmarks and domain lists once here: a bad file is a usage error naming it (exit 2), not a
     worker's failure, and an in-process worker then finds the benchmark index already built."""
@@ -322,12 +334,7 @@ def run_pipeline(
     other inputs or config at `output` is replaced only with `overwrite` (etl/store/replace.py)."""
     started = time.time()
     out = output.rstrip("/")
-    check_reachable(inputs, out, beam_args)
-    unit_pool.requested()  # a bad CORPUS_ETL_PROCESSES is exit 2 before any work
-    check_inputs_outside_output(inputs, out)
-    parents = load_parents(config.incremental.against)
-    check_compatible(parents, config)
-    check_not_output(parents, out)
+    parents = preflight(inputs, out, config, beam_args)
     missing = _missing_folders(out)
     held = lease.acquire(out)
     staging = None  # this run's staging once made; None again once its commit begins (the protocol owns it)
@@ -349,7 +356,6 @@ def run_pipeline(
         from transforms.tokenize import load_tokenizer_info
 
         tokenizer = load_tokenizer_info(config.tokenize)  # fail early on a bad tokenizer, before any work
-        check_rule_files(config)  # and on a benchmark or domain list that cannot be read
         # DEBUG: the summary says as much at the end, and a long run's progress (bar or lines) from the start.
         log.debug("run: %d files in %d work units -> %s", len(selection.processed), len(units), out)
         results = _execute(units, config, staging, beam_args, parents) if units else []

@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from etl.ingest.overlap import check_inputs_outside_output
-from etl.ingest.plan import plan_units
+from etl.ingest.plan import is_chunked, plan_units
 from etl.ingest.sources import detect_format, expand_inputs
-from etl.local_runner import processes as unit_pool
+from etl.run.driver import preflight
 from etl.run.incremental import choose_inputs, select_inputs
-from etl.run.reachability import check_reachable
 from etl.run.stages import build_chain
 from etl.store.lease import live_holder
-from etl.store.parents import check_compatible, check_not_output, load_parents
 from etl.store.replace import VersionConflict, check_replacement, committed_manifest, version_of
 from transforms.quality.params import FAMILY_ORDER
 
@@ -85,11 +83,8 @@ def _units(files: list[tuple[str, int]], config) -> tuple[list[dict], list[str]]
     """The work units (no spill folder: compressed streams stay whole), and the compressed JSONL files a run
     would cut into chunks, which here count as one unit each at their compressed size."""
     units = plan_units(files, config.input.unit_bytes, config.input.format, spill_dir=None)
-    chunked = []
-    for url, size in files:  # the condition of etl/ingest/plan.py file_parts for a spilled stream
-        fmt, compression = detect_format(url, config.input.format)
-        if fmt == "jsonl" and compression and size >= config.input.unit_bytes // 4:
-            chunked.append(url)
+    c = config.input
+    chunked = [url for url, size in files if is_chunked(url, size, c.unit_bytes, c.format)]
     listed = [
         {
             "index": u.index,
@@ -112,12 +107,7 @@ def plan_run(
     Faults that stop a run before it plans (no input matches, an unreachable path, a bad parent or
     tokenizer) raise as they do in the run (exit 2); a refusal at the output is the plan's `outcome`."""
     out = output.rstrip("/")
-    check_reachable(inputs, out, beam_args)
-    unit_pool.requested()
-    check_inputs_outside_output(inputs, out)
-    parents = load_parents(config.incremental.against)
-    check_compatible(parents, config)
-    check_not_output(parents, out)
+    parents = preflight(inputs, out, config, beam_args)
     files = expand_inputs(inputs)
     check_inputs_outside_output(inputs, out, [url for url, _ in files])
     previous = committed_manifest(out)
