@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -370,5 +371,24 @@ def main(argv: list[str] | None = None) -> int:
         return report(err, argv, _paths(args), getattr(args, "output", None), verbose)
 
 
+def entry() -> None:
+    """The `corpus-etl` command: main(), then leave without the interpreter's teardown.
+
+    Every output is committed and every line printed by the time main() returns, but a native thread a
+    library left running (pyarrow's IO pool, grpc's from Beam) can abort the teardown ("terminate called
+    without an active exception", SIGABRT), turning a finished run into a crash. Flushing and calling
+    os._exit skips that teardown; main() itself stays an ordinary function for callers in Python.
+    """
+    code = main()
+    stop_live_bar()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach the reader anyway
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
