@@ -41,7 +41,7 @@ def test_replay_on_a_subset_equals_running_the_stage_on_that_subset():
         batch.filter(pa.array([i % 3 != 0 for i in range(batch.num_rows)])),
     ):
         expected = judge(subset)
-        kept, rejects = verdicts.replay(subset)
+        kept, rejects, _ = verdicts.replay(subset)
         assert kept.equals(expected.kept)
         assert rejects.equals(expected.rejects)
 

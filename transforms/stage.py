@@ -30,6 +30,10 @@ class BatchStage:
     def process(self, batch: Batch) -> tuple[Batch, Batch]:
         raise NotImplementedError
 
+    def side_outputs(self) -> list[tuple[str, Batch]]:
+        """(kind, batch) that the last `process` call produced beside kept and rejects (quality's signals)."""
+        return []
+
 
 class FunctionStage(BatchStage):
     def __init__(self, name: str, fn: Callable[[Batch], tuple[Batch, Batch]]):

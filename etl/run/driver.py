@@ -272,6 +272,8 @@ def _assemble(
     ]
     draft["validation"] = validation
     draft["parents"] = [p.entry() for p in parents]
+    if config.quality.writes_signals():  # every document's quality signals (issue 23); absent otherwise
+        draft["signals"] = _entries(names["signals"], False)
     draft["index"] = [
         {"path": rel, "kind": f["kind"], "rows": f["rows"], "bytes": f["bytes"], "sha256": f["sha256"]}
         for f, rel in names["index"]
@@ -290,7 +292,7 @@ def _assemble(
         (f["path"], rel.replace("shards/", "quarantine/", 1) if rel in quarantined else rel)
         for f, rel in names["shards"]
     ]
-    moves += [(f["path"], rel) for kind in ("stats", "rejects", "index") for f, rel in names[kind]]
+    moves += [(f["path"], rel) for kind in ("stats", "rejects", "signals", "index") for f, rel in names[kind]]
     keep_created_at(previous, draft)  # before the report, which shows it: an idempotent rerun changes no byte
     _write_report(staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard)
     after = [(f"{staging}/report/index.html", "report/index.html"), *_staged_tree(staging, "validation")]

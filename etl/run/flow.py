@@ -85,7 +85,8 @@ class Tally:
 def stream_unit(
     unit: WorkUnit, spec: InputSpec, chain: Sequence[BatchStage], tally: Tally | None = None
 ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """("docs", batch) for what passes the whole chain, ("rejects", batch) for what any step refused."""
+    """("docs", batch) for what passes the whole chain, ("rejects", batch) for what any step refused, and a
+    stage's side outputs (("signals", batch) from quality) as they come."""
     tally = tally if tally is not None else Tally()
     for part in unit.parts:
         for kind, batch in read_part(part, spec):
@@ -99,6 +100,7 @@ def stream_unit(
                 tally.record(stage.name, batch, kept, rejects)
                 if rejects.num_rows:
                     yield "rejects", rejects
+                yield from stage.side_outputs()
                 batch = kept
                 if batch.num_rows == 0:
                     break

@@ -39,14 +39,34 @@ def tokenize_stage(config) -> BatchStage:
     )
 
 
-def quality_stage(config) -> BatchStage:
-    from transforms.quality import BatchQualityFilter
+class QualityStage(BatchStage):
+    """The quality stage; with signals on, each batch's signals leave beside its kept and rejected rows."""
 
-    def apply(judge, batch):
-        result = judge(batch)
+    name = "quality"
+
+    def __init__(self, config):
+        self.config = config
+        self._judge = None
+        self._signals = None
+
+    def setup(self) -> None:
+        if self._judge is None:
+            from transforms.quality import BatchQualityFilter
+
+            self._judge = BatchQualityFilter(self.config)  # loads the language model and word lists once
+
+    def process(self, batch):
+        self.setup()
+        result = self._judge(batch)
+        self._signals = result.signals
         return result.kept, result.rejects
 
-    return LoadedStage("quality", lambda: BatchQualityFilter(config), apply)
+    def side_outputs(self):
+        return [("signals", self._signals)] if self._signals is not None else []
+
+
+def quality_stage(config) -> BatchStage:
+    return QualityStage(config)
 
 
 def url_filter_stage(config) -> BatchStage:
@@ -69,6 +89,7 @@ class RecordedQuality(BatchStage):
     def __init__(self, staging: str):
         self.staging = staging
         self._verdicts = None
+        self._signals = None
 
     def for_unit(self, unit: int) -> None:
         import fsspec
@@ -89,7 +110,11 @@ class RecordedQuality(BatchStage):
             raise RuntimeError(
                 f"work unit {self._unit}: documents reached quality that the key pass never saw"
             )
-        return self._verdicts.replay(batch)
+        kept, rejects, self._signals = self._verdicts.replay(batch)
+        return kept, rejects
+
+    def side_outputs(self):
+        return [("signals", self._signals)] if self._signals is not None else []
 
 
 def verdicts_path(staging: str, unit: int) -> str:

@@ -153,7 +153,8 @@ def key_unit(job: KeyJob, unit: WorkUnit) -> dict:
         if chain.quality is not None:
             kept, rejects = chain.quality.process(batch)
             if chain.record:
-                verdicts.append(record(batch, kept, rejects))
+                signals = dict(chain.quality.side_outputs()).get("signals")
+                verdicts.append(record(batch, kept, rejects, signals))
             batch = kept
         if chain.decontamination is not None and batch.num_rows:
             batch, _ = chain.decontamination.process(batch)
@@ -241,6 +242,8 @@ def write_unit(job: WriteJob, unit: WorkUnit, removals: list) -> dict:
             index.add(batch)
             kept_docs += batch.num_rows
             kept_bytes += text_bytes(batch)
+        elif kind == "signals":
+            writer.add_signals(batch)
         else:
             writer.add_rejects(batch)
     outputs = writer.close()
@@ -251,6 +254,7 @@ def write_unit(job: WriteJob, unit: WorkUnit, removals: list) -> dict:
         "shards": [vars(f) for f in outputs.shards],
         "stats": [vars(f) for f in outputs.stats],
         "rejects": [vars(f) for f in outputs.rejects],
+        "signals": [vars(f) for f in outputs.signals],
         "index": index.close(),
     }
     with fsspec.open(unit_result_path(job.staging, unit.index), "w") as fh:

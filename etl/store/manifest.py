@@ -25,7 +25,7 @@ from transforms.stage import ORDER
 SCHEMA_VERSION = 1
 STAGES = ("read", *ORDER)
 # Folders of the dataset proper; files in them that the new manifest does not name are the old version's.
-DATASET_DIRS = ("shards", "stats", "rejects", "quarantine", "index")
+DATASET_DIRS = ("shards", "stats", "rejects", "quarantine", "index", "signals")
 # Set aside for the test of a kill at a chosen moment of the commit (tests/test_commit_protocol.py).
 FAILPOINT_ENV = "CORPUS_ETL_FAILPOINT"
 
@@ -84,8 +84,8 @@ def version_id(unit_results: list[dict], config_hash: str) -> str:
     """A content id of the run's outputs: equal for reruns, different whenever any staged byte differs."""
     h = hashlib.sha256(config_hash.encode())
     for result in sorted(unit_results, key=lambda r: r["unit"]):
-        for kind in ("shards", "stats", "rejects"):
-            for f in result[kind]:
+        for kind in ("shards", "stats", "rejects", "signals"):
+            for f in result.get(kind, []):
                 h.update(f"{kind}:{f['sha256']};".encode())
         for f in result.get("index", []):
             h.update(f"index/{f['kind']}:{f['sha256']};".encode())
@@ -96,8 +96,8 @@ def final_names(unit_results: list[dict], version: str) -> dict[str, list[tuple[
     """Staged files in (unit, index) order with their final relative names part-NNNNN-<version>.parquet."""
     ordered = sorted(unit_results, key=lambda r: r["unit"])
     names: dict[str, list[tuple[dict, str]]] = {}
-    for kind in ("shards", "stats", "rejects"):
-        files = [f for r in ordered for f in r[kind]]
+    for kind in ("shards", "stats", "rejects", "signals"):
+        files = [f for r in ordered for f in r.get(kind, [])]
         names[kind] = [(f, f"{kind}/part-{i:05d}-{version}.parquet") for i, f in enumerate(files)]
     names["index"] = []
     for kind in ("exact", "minhash"):

@@ -125,6 +125,7 @@ class UnitOutputs:
     shards: list[WrittenFile] = field(default_factory=list)
     stats: list[WrittenFile] = field(default_factory=list)
     rejects: list[WrittenFile] = field(default_factory=list)
+    signals: list[WrittenFile] = field(default_factory=list)
 
 
 def shard_schema(keep_text: bool) -> pa.Schema:
@@ -162,6 +163,7 @@ class UnitWriter:
         self.options = _writer_options(output_config.compression, output_config.compression_level)
         self._shards: _RollingParquet | None = None
         self._stats: _RollingParquet | None = None
+        self._signals: _RollingParquet | None = None
         reject_schema = REJECT_SCHEMA if output_config.rejects_text else REJECT_SCHEMA.remove(7)
         self._rejects = _RollingParquet(
             f"{self.staging}/rejects/u{unit:05d}",
@@ -199,8 +201,19 @@ class UnitWriter:
     def add_rejects(self, batch: pa.RecordBatch) -> None:
         self._rejects.add(batch, weight=batch.num_rows)
 
+    def add_signals(self, batch: pa.RecordBatch) -> None:
+        """Quality's signals rows; the columns are the first batch's (every batch of a run has the same)."""
+        if self._signals is None:
+            self._signals = _RollingParquet(
+                f"{self.staging}/signals/u{self.unit:05d}", batch.schema, self.cfg.shard_target_bytes,
+                1 << 16, self.options,
+            )  # fmt: skip
+        self._signals.add(batch, weight=batch.num_rows)
+
     def close(self) -> UnitOutputs:
         out = UnitOutputs(rejects=self._rejects.close())
+        if self._signals is not None:
+            out.signals = self._signals.close()
         if self._shards is not None:
             out.shards = self._shards.close()
             self._stats._flush_group()

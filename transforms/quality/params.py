@@ -9,7 +9,7 @@ newlines per word) can pass 1, so they only have to be >= 0.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -229,3 +229,14 @@ class QualityConfig(StageParams):
     c4: C4Params = Field(default_factory=C4Params)
     fineweb: FineWebParams = Field(default_factory=FineWebParams)
     pii: PiiParams = Field(default_factory=PiiParams)
+    mode: Literal["filter", "annotate"] = "filter"
+    """filter: the first failing rule rejects a document. annotate: every rule runs on every document and none
+    is rejected; each document keeps its `q_*` columns and the signals say what filter mode would reject it for
+    (one pass that measures everything, then `corpus-etl profile` to choose thresholds)."""
+    signals: bool = False
+    """Write every document's quality signals (reason, `q_*`, lang, classifier scores, PII counts) under
+    `signals/`, rejected documents too; a metric is null where an earlier rule had already rejected the document
+    (annotate mode computes all of them). Always on in annotate mode."""
+
+    def writes_signals(self) -> bool:
+        return self.enabled and (self.signals or self.mode == "annotate")

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from transforms.near_dedup.hashing import doc_keys
 from transforms.quality.params import QualityConfig
-from transforms.quality.stage import STAGE
+from transforms.quality.stage import SIGNAL_KEYS, STAGE
 from transforms.rejects import rejects_from_docs
 
 VERDICT_COLUMNS = ("key", "rejected", "reason", "detail", "value")
@@ -31,23 +31,37 @@ def recordable(config: QualityConfig) -> bool:
     )
 
 
-def record(batch: pa.RecordBatch, kept: pa.RecordBatch, rejects: pa.RecordBatch) -> pa.RecordBatch:
+def record(
+    batch: pa.RecordBatch,
+    kept: pa.RecordBatch,
+    rejects: pa.RecordBatch,
+    signals: pa.RecordBatch | None = None,
+) -> pa.RecordBatch:
     """One verdict row per row of `batch`: key, rejected flag, the reject's reason/detail/value, and the
-    columns the stage added to kept rows (null for rejected rows)."""
+    columns the stage added to kept rows (null for rejected rows). With the stage's signals, the reason is
+    the first failing rule's even where the document stays (annotate mode), and the added columns hold every
+    row's signals, plus num_bytes."""
     added = [n for n in kept.schema.names if n not in batch.schema.names]
     if kept.schema.names != [n for n in batch.schema.names if n in kept.schema.names] + added:
         raise ValueError("quality verdicts: the stage reordered or replaced input columns; not recordable")
     keys = doc_keys(batch)
-    kept_at = {k: i for i, k in enumerate(doc_keys(kept).tolist())}
     rejected_at = {k: i for i, k in enumerate(doc_keys(rejects).tolist())} if rejects.num_rows else {}
-    kept_rows = pa.array([kept_at.get(k) for k in keys.tolist()], pa.int64())
     reject_rows = pa.array([rejected_at.get(k) for k in keys.tolist()], pa.int64())
+    reason = rejects.column(rejects.schema.get_field_index("reason")).take(reject_rows)
+    if signals is not None:
+        reason = signals.column(signals.schema.get_field_index("reason"))
     arrays = [
         pa.array(keys, pa.uint64()),
         pc.is_valid(reject_rows),
-        *(rejects.column(rejects.schema.get_field_index(c)).take(reject_rows) for c in ("reason", "detail")),
-        rejects.column(rejects.schema.get_field_index("value")).take(reject_rows),
+        reason,
+        *(rejects.column(rejects.schema.get_field_index(c)).take(reject_rows) for c in ("detail", "value")),
     ]
+    if signals is not None:  # row i of the signals is row i of the batch
+        names = [*VERDICT_COLUMNS, "num_bytes", *added]
+        arrays += [signals.column(signals.schema.get_field_index(n)) for n in names[len(VERDICT_COLUMNS) :]]
+        return pa.RecordBatch.from_arrays(arrays, names=names)
+    kept_at = {k: i for i, k in enumerate(doc_keys(kept).tolist())}
+    kept_rows = pa.array([kept_at.get(k) for k in keys.tolist()], pa.int64())
     arrays += [kept.column(kept.schema.get_field_index(n)).take(kept_rows) for n in added]
     return pa.RecordBatch.from_arrays(arrays, names=[*VERDICT_COLUMNS, *added])
 
@@ -60,7 +74,8 @@ class Verdicts:
         keys = self.table.column("key").to_numpy()
         self._order = np.argsort(keys, kind="stable")
         self._keys = keys[self._order]
-        self.added = [n for n in self.table.column_names if n not in VERDICT_COLUMNS]
+        self.has_signals = "num_bytes" in self.table.column_names
+        self.added = [n for n in self.table.column_names if n not in (*VERDICT_COLUMNS, "num_bytes")]
 
     def _rows(self, batch: pa.RecordBatch) -> np.ndarray:
         keys = doc_keys(batch)
@@ -72,8 +87,9 @@ class Verdicts:
             )
         return self._order[at]
 
-    def replay(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch]:
-        """(kept rows with the stage's columns, reject rows): what the stage gives for `batch`."""
+    def replay(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, pa.RecordBatch, pa.RecordBatch | None]:
+        """(kept rows with the stage's columns, reject rows, signals or None): what the stage gives for
+        `batch`."""
         rows = pa.array(self._rows(batch), pa.int64())
         verdicts = self.table.take(rows)
         rejected = verdicts.column("rejected").combine_chunks()
@@ -92,4 +108,11 @@ class Verdicts:
         for name in self.added:
             names.append(name)
             arrays.append(pc.filter(verdicts.column(name), keep).combine_chunks())
-        return pa.RecordBatch.from_arrays(arrays, names=names), rejects
+        kept = pa.RecordBatch.from_arrays(arrays, names=names)
+        return kept, rejects, self._signals(batch, verdicts) if self.has_signals else None
+
+    def _signals(self, batch: pa.RecordBatch, verdicts: pa.Table) -> pa.RecordBatch:
+        names = [*SIGNAL_KEYS, *self.added]
+        arrays = [batch.column(batch.schema.get_field_index(c)) for c in SIGNAL_KEYS[:3]]
+        arrays += [verdicts.column(c).combine_chunks() for c in names[3:]]
+        return pa.RecordBatch.from_arrays(arrays, names=names)
