@@ -174,7 +174,7 @@ FAMILIES: dict[str, Reason] = {
         "Repeated word {n}-grams cover too much of the characters (Gopher, `dup_{n}gram_char_frac`)."
     ),
     "classifier.{name}": _quality(
-        "The classifier `{name}` of `quality.classifiers` scored the document past its threshold; value is "
+        "The classifier `{name}` of `quality.classifiers` scored the document below its threshold; value is "
         "the score."
     ),
 }

@@ -313,9 +313,10 @@ def preflight(inputs: list[str], out: str, config, beam_args) -> list[Parent]:
 
 
 def check_rule_files(config) -> None:
-    """Read the benchmarks and domain lists once here: a bad file is a usage error naming it (exit 2), not a
-    worker's failure, and an in-process worker then finds the benchmark index already built."""
+    """Read the benchmarks, domain lists and classifier models once here: a bad file is a usage error naming
+    it (exit 2), not a worker's failure, and an in-process worker then finds them already loaded."""
     from transforms.decontamination_stage import benchmark_index
+    from transforms.quality.classifiers import preflight as load_classifiers
     from transforms.url_filter import load_domains
 
     if config.decontamination.enabled:
@@ -323,6 +324,8 @@ def check_rule_files(config) -> None:
     if config.url_filter.enabled:
         for files in (config.url_filter.blocklist, config.url_filter.allowlist):
             load_domains(files)
+    if config.quality.enabled:
+        load_classifiers(config.quality.classifiers)  # a model that is missing, or lacks the label
 
 
 def run_pipeline(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from transforms.params import KeyRangeError, StageParams
+from transforms.quality.classifier_params import ClassifierParams, unique_names
 
 # A share of lines, words or characters (null: the rule is off).
 Fraction = Annotated[float | None, Field(ge=0.0, le=1.0)]
@@ -229,6 +230,9 @@ class QualityConfig(StageParams):
     c4: C4Params = Field(default_factory=C4Params)
     fineweb: FineWebParams = Field(default_factory=FineWebParams)
     pii: PiiParams = Field(default_factory=PiiParams)
+    classifiers: Annotated[list[ClassifierParams], AfterValidator(unique_names)] = []
+    """Model-based scorers (fastText or Hugging Face), run after the heuristic families in the order listed:
+    each writes `q_cls_<name>`, and one with a threshold rejects below it as `classifier.<name>`."""
     mode: Literal["filter", "annotate"] = "filter"
     """filter: the first failing rule rejects a document. annotate: every rule runs on every document and none
     is rejected; each document keeps its `q_*` columns and the signals say what filter mode would reject it for

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.quality.c4 import c4_steps
+from transforms.quality.classifiers import classifier_steps
 from transforms.quality.fineweb import fineweb_steps
 from transforms.quality.gopher_quality import gopher_quality_steps
 from transforms.quality.gopher_repetition import gopher_repetition_steps
@@ -35,7 +36,7 @@ STAGE = "quality"
 
 
 def quality_steps(config: QualityConfig) -> list[Step]:
-    """Every enabled family's steps, in FAMILY_ORDER."""
+    """Every enabled family's steps, in FAMILY_ORDER, then the classifiers'."""
     if not config.enabled:
         return []
     builders = {
@@ -45,7 +46,8 @@ def quality_steps(config: QualityConfig) -> list[Step]:
         "c4": lambda: c4_steps(config.c4),
         "fineweb": lambda: fineweb_steps(config.fineweb),
     }
-    return [s for family in FAMILY_ORDER if getattr(config, family).enabled for s in builders[family]()]
+    steps = [s for family in FAMILY_ORDER if getattr(config, family).enabled for s in builders[family]()]
+    return steps + classifier_steps(config.classifiers)  # the costliest last: they see only what is left
 
 
 # A batch is judged in slices of about this much text. The rules' tables (lines, word tokens, n-gram hashes)
