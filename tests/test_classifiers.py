@@ -328,3 +328,33 @@ def test_steps_handle_an_empty_batch_without_loading(tmp_path):
 def test_steps_refuse_two_classifiers_with_one_name(models):
     with pytest.raises(ValueError, match="classifier name 'ft' is used twice"):
         classifier_steps([fasttext_params(models), fasttext_params(models, label="lq")])
+
+
+def test_a_decoder_model_whose_tokenizer_has_no_pad_token_scores_batches_as_single_texts(tmp_path):
+    """GPT-style tokenizers have no pad token: the loader pads with eos, and the head reads the last real
+    token, so a padded batch scores each text as it scores alone."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(["hello world this is text", "another line of words"] * 50, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>")
+    assert fast.pad_token is None
+    fast.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=tok.get_vocab_size(), n_embd=32, n_layer=2, n_head=2, num_labels=2,
+        id2label={0: "lq", 1: "hq"}, label2id={"lq": 0, "hq": 1},
+    )  # fmt: skip
+    GPT2ForSequenceClassification(config).save_pretrained(tmp_path)
+    params = ClassifierParams(name="gpt", type="hf", model=str(tmp_path), label="hq", batch_size=4)
+    texts = ["hello world", "another line of words and more words here", "text", "hello world this is text"]
+    together = score_texts(params, pl.Series(texts))
+    alone = np.array([score_texts(params, pl.Series([t]))[0] for t in texts])
+    assert np.abs(together - alone).max() < 1e-5
+    assert len(set(np.round(together, 6))) == len(texts)

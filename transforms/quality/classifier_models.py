@@ -138,6 +138,12 @@ def _load_hf(path: Path, name: str, device: str, dtype: str) -> LoadedModel:
     model = AutoModelForSequenceClassification.from_pretrained(
         path, local_files_only=True, dtype=getattr(torch, dtype)
     )
+    if tokenizer.pad_token is None:  # GPT-style tokenizers have none; batches of unequal length need one
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        if tokenizer.pad_token is None:
+            raise ClassifierError(f"classifier {name!r}: {path}'s tokenizer has no pad, eos or unk token")
+    if model.config.pad_token_id is None:  # a decoder head reads the last non-pad token: it must know pad
+        model.config.pad_token_id = tokenizer.pad_token_id
     model.to(device).eval()
     labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
     return LoadedModel(
