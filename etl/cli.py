@@ -1,4 +1,4 @@
-"""`corpus-etl`: run | demo | report | config | diff | history | export | rejects | show (DESIGN.md "The public interface").
+"""`corpus-etl`: run | demo | report | config | diff | history | export | rejects | show | profile (DESIGN.md "The public interface").
 
 Exit codes: 0 the run committed its manifest and validation passed (or its policy says warn/quarantine);
 1 validation failed under policy `fail`; 2 bad usage, config or input (the message names the file or key);
@@ -95,6 +95,21 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="one document's fate: kept (where) or removed (stage, reason, detail)")
     show.add_argument("run", metavar="RUN", help="output folder or its manifest.json (local or URL)")
     show.add_argument("doc_id", metavar="DOC_ID")
+
+    profile = sub.add_parser(
+        "profile", help="retention curves from a run's signals/; what another quality config would keep"
+    )
+    profile.add_argument("run", metavar="RUN", help="output folder or its manifest.json (local or URL)")
+    profile.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="a quality threshold to try (repeatable): what the run's config with it would keep, in filter mode",
+    )  # fmt: skip
+    profile.add_argument(
+        "--json", action="store_true", help="everything as JSON (with --set: the kept doc_ids)"
+    )
+    profile.add_argument(
+        "--signal", metavar="NAME", help="only this rule (reason, metric or config key), every curve point"
+    )
     for command in {id(c): c for c in sub.choices.values()}.values():
         _log_flags(command, suppress=True)
     return p
@@ -133,10 +148,13 @@ def _dry_run_arg(p: argparse.ArgumentParser) -> None:
 
 
 def demo_overrides() -> list[str]:
-    """The demo decontaminates against the project's own small benchmark (one sample post quotes an item)."""
-    path = resources.files("transforms.quality") / "data" / "demo_benchmark.jsonl"
-    spec = f"{{name: demo, path: '{path}', fields: [question, choices, answer], id_field: id}}"
-    return [f"decontamination.benchmarks=[{spec}]"]
+    """The demo decontaminates against the project's own small benchmark (one sample post quotes an item),
+    scores every document with the project's tiny fastText quality model (trained on the sample:
+    transforms/quality/tiny_models.py) and writes the signals, so its report shows the threshold curves."""
+    data = resources.files("transforms.quality") / "data"
+    spec = f"{{name: demo, path: '{data / 'demo_benchmark.jsonl'}', fields: [question, choices, answer], id_field: id}}"
+    model = f"{{name: tiny, type: fasttext, model: '{data / 'tiny_quality.bin'}', label: hq}}"
+    return [f"decontamination.benchmarks=[{spec}]", f"quality.classifiers=[{model}]", "quality.signals=true"]
 
 
 def sample_corpus() -> str:
@@ -179,6 +197,7 @@ def _print_summary(result) -> None:
         "manifest.json",
         *(["shards/"] if m["shards"] else []),
         *(["rejects/"] if m.get("rejects") else []),
+        *(["signals/"] if m.get("signals") else []),
     ]
     print(f"  output    {out}/: {', '.join(files)}")
     print(f"  report    {out}/report/index.html")
@@ -277,6 +296,36 @@ def _lookup(args) -> int:
     return EXIT_OK
 
 
+def _profile(args) -> int:
+    """`profile` prints each quality rule's retention curve, or with --set what that config would keep and
+    remove per reason, replayed on the run's signals (etl/lineage/profile.py). A run without signals, or a
+    change the signals cannot answer, is exit 2."""
+    import json
+
+    from etl.config import config_from
+    from etl.lineage import profile
+    from etl.report.predict import predict
+    from etl.report.signals import curves
+
+    _, signals = profile.open_signals(args.run)
+    if args.overrides:
+        if args.signal:
+            raise ValueError("--signal shows one rule's curve: give it without --set")
+        new = config_from(signals.config.to_dict(), args.overrides, "--set")
+        result = predict(signals.table, signals.config, new)
+        if args.json:
+            sys.stdout.write(json.dumps(profile.prediction_json(args.run, signals, result), indent=1) + "\n")
+        else:
+            sys.stdout.write(profile.prediction_text(args.run, signals, result))
+        return EXIT_OK
+    shown = profile.pick(curves(signals), args.signal)
+    if args.json:
+        sys.stdout.write(json.dumps(profile.curves_json(args.run, signals, shown), indent=1) + "\n")
+    else:
+        sys.stdout.write(profile.curves_text(args.run, signals, shown, every=args.signal is not None))
+    return EXIT_OK
+
+
 def _report(args) -> int:
     from etl.report import serve_report, write_report
 
@@ -361,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         if args.command in ("rejects", "show"):
             return _lookup(args)
+        if args.command == "profile":
+            return _profile(args)
         return _report(args)
     except KeyboardInterrupt:
         stop_live_bar()

@@ -5,8 +5,10 @@ Stage sections are defined next to their stage in `transforms/`; this module com
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -174,15 +176,33 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
         tree = loaded
+    return config_from(tree, overrides, f"{path}" if path else "config")
+
+
+def config_from(tree: dict, overrides: list[str] | tuple[str, ...] = (), where: str = "config") -> Config:
+    """A config tree (a manifest's resolved config, a loaded YAML) with `--set` overrides applied on a copy;
+    `where` names the source in errors."""
+    tree = copy.deepcopy(tree)
     for item in overrides:
         key, value = parse_override(item)
         _set_dotted(tree, key, value)
     try:
         return Config.model_validate(tree)
     except ValidationError as err:
-        where = f"{path}" if path else "config"
         problems = "; ".join(_describe(e) for e in err.errors(include_url=False))
         raise ConfigError(f"{where}: {problems}") from None
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config as dotted keys (``near_dedup.threshold``); lists and empty mappings are values."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
 
 
 def _describe(error: dict) -> str:

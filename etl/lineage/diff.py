@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from etl.config import flatten
 from etl.lineage.versions import (
     DOC_KEY,
     RunVersion,
@@ -25,18 +26,6 @@ from etl.lineage.versions import (
 from expectations.frames import STAGE_ORDER, ordered_stages, stage_counts
 
 STAGE_FIELDS = ("in", "out", "rejected")
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config as dotted keys (``near_dedup.threshold``); lists and empty mappings are values."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat
 
 
 def config_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import http.server
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import fsspec
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from etl.report.figures import sample_rows
 from etl.report.page import render_report
+from etl.report.signals import read_signal_files, run_config
+from etl.report.thresholds import SignalsView, signals_view
 
 REPORT_PATH = "report/index.html"
 
@@ -78,6 +82,58 @@ def _with_sampled_texts(ds: pads.Dataset, per_reason: int, preview: int | None =
     return table.append_column("text", column)
 
 
+def _texts(fs, paths: list[str]) -> Callable[[list[str]], dict[str, str]]:
+    """doc_id -> text, from the first of these Parquet files that holds the id with a text (ids are read
+    first, the texts of the matching rows only)."""
+
+    def find(ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for path in paths:
+            ds = pads.dataset(path, filesystem=fs, format="parquet")
+            if "text" not in ds.schema.names:
+                continue
+            rows = pc.indices_nonzero(
+                pc.is_in(ds.to_table(columns=["doc_id"]).column("doc_id"), pa.array(ids))
+            )
+            if len(rows):
+                hits = ds.take(rows, columns=["doc_id", "text"])
+                for doc_id, text in zip(hits["doc_id"].to_pylist(), hits["text"].to_pylist(), strict=True):
+                    if text is not None:
+                        found.setdefault(doc_id, text)
+        return found
+
+    return find
+
+
+def load_signal_files(
+    signal_urls: list[str], stats: pa.Table | None, config: dict, text_urls: Sequence[str] = ()
+) -> SignalsView | None:
+    """The report's signals section from a run's own files (in staging, before the commit): its signal files,
+    its stats, its resolved config and the files to take sample texts from (rejects, shards)."""
+    if not signal_urls:
+        return None
+    fs, _ = fsspec.core.url_to_fs(signal_urls[0])
+    local = [fsspec.core.url_to_fs(url)[1] for url in signal_urls]
+    tokens = pl.from_arrow(stats.select(["doc_id", "num_tokens"])) if stats is not None else None
+    signals = read_signal_files(fs, local, tokens, run_config({"config": config}))
+    return signals_view(signals, _texts(fs, [fsspec.core.url_to_fs(url)[1] for url in text_urls]))
+
+
+def load_signals_view(out_dir: str, manifest: dict, stats: pa.Table | None = None) -> SignalsView | None:
+    """The report's signals section from a committed run (None when its manifest lists no signals)."""
+    if not manifest.get("signals"):
+        return None
+    base = out_dir.rstrip("/")
+
+    def listed(kind: str) -> list[str]:
+        return [f"{base}/{e['path']}" for e in manifest.get(kind) or []]
+
+    if stats is None:
+        stats = load_stats(out_dir, manifest)
+    texts = listed("rejects") + listed("shards") + listed("quarantine")
+    return load_signal_files(listed("signals"), stats, manifest.get("config") or {}, texts)
+
+
 def write_report(
     out_dir: str,
     manifest: dict | None = None,
@@ -99,7 +155,8 @@ def write_report(
         rejects = load_rejects(out_dir, manifest=manifest)
     if stats is None:
         stats = load_stats(out_dir, manifest)
-    page = render_report(manifest, rejects, stats, validation or manifest.get("validation"))
+    signals = load_signals_view(out_dir, manifest, stats)
+    page = render_report(manifest, rejects, stats, validation or manifest.get("validation"), signals=signals)
     fs.makedirs(f"{root}/report", exist_ok=True)
     with fs.open(f"{root}/{REPORT_PATH}", "w", encoding="utf-8") as f:
         f.write(page)

@@ -76,11 +76,12 @@ def header(manifest: dict, validation: dict | None, title: str) -> str:
     )
 
 
-def toc() -> str:
+def toc(signals: bool = False) -> str:
     links = [
         ("funnel", "Funnel"),
         ("rejects", "Rejects"),
         ("metrics", "Quality metrics"),
+        *([("signals", "Signals & thresholds")] if signals else []),
         ("dedup", "Duplicates & languages"),
         ("safety", "Contamination & PII"),
         ("expectations", "Expectations"),

@@ -66,6 +66,8 @@ background:#eef2f6;color:#344054;white-space:nowrap}
 .chart .thr{font-size:10.5px;fill:#b42318;font-weight:600}
 .chart .cut{fill:#b42318;opacity:.06}
 .hist h3{font-size:.92rem;margin:0;font-weight:600}.hist .meta{color:var(--muted);font-size:.8rem;margin:2px 0 6px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.sig{min-width:0}.sig h3{font-size:.92rem;margin:0;font-weight:600;overflow-wrap:anywhere}
+.sig .meta{color:var(--muted);font-size:.8rem;margin:2px 0 6px}
 .langbar{display:flex;height:22px;border-radius:6px;overflow:hidden;margin:4px 0 12px}
 .langbar i{display:block;height:100%}
 .dot{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:8px;vertical-align:-1px}

@@ -103,15 +103,23 @@ def _staged_tree(staging: str, sub: str) -> list[tuple[str, str]]:
 
 
 def _write_report(
-    staging: str, manifest: dict, reject_paths: list[str], stats_by_shard: dict[str, pa.Table]
+    staging: str,
+    manifest: dict,
+    reject_paths: list[str],
+    stats_by_shard: dict[str, pa.Table],
+    signal_paths: list[str] = (),
+    shard_paths: list[str] = (),
 ) -> None:
     from etl.report import load_reject_files, render_report
+    from etl.report.files import load_signal_files
 
     stats = (
         pa.concat_tables(list(stats_by_shard.values()), promote_options="default") if stats_by_shard else None
     )
+    # The threshold curves' sample documents are read from the rejects and shards (only with signals).
+    signals = load_signal_files(list(signal_paths), stats, manifest["config"], [*reject_paths, *shard_paths])
     html = render_report(
-        manifest, load_reject_files(reject_paths, preview=600), stats, manifest["validation"]
+        manifest, load_reject_files(reject_paths, preview=600), stats, manifest["validation"], signals=signals
     )
     with fsspec.open(f"{staging}/report/index.html", "w", encoding="utf-8") as fh:
         fh.write(html)
@@ -294,7 +302,10 @@ def _assemble(
     ]
     moves += [(f["path"], rel) for kind in ("stats", "rejects", "signals", "index") for f, rel in names[kind]]
     keep_created_at(previous, draft)  # before the report, which shows it: an idempotent rerun changes no byte
-    _write_report(staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard)
+    _write_report(
+        staging, draft, [f["path"] for f, _ in names["rejects"]], stats_by_shard,
+        [f["path"] for f, _ in names["signals"]], [f["path"] for f, _ in names["shards"]],
+    )  # fmt: skip
     after = [(f"{staging}/report/index.html", "report/index.html"), *_staged_tree(staging, "validation")]
     return draft, moves, after
 

@@ -67,8 +67,8 @@ class ClassifierParams(StageParams):
                     "label",
                     f"classifier {self.name!r}: a fasttext classifier needs the label to score, e.g. __label__hq",
                 )
-            for key in HF_ONLY:
-                if key in self.model_fields_set:
+            for key in HF_ONLY:  # set to other than its default: a resolved config (a manifest) has every key
+                if getattr(self, key) != type(self).model_fields[key].default:
                     raise KeyRangeError(key, f"classifier {self.name!r}: {key} applies to type hf only")
         return self
 
