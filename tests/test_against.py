@@ -204,7 +204,7 @@ def test_diff_of_day1_and_day2_names_the_parent_and_the_earlier_duplicates(runs)
 def test_history_of_day1_and_day2_in_chromium_shows_the_earlier_duplicate_rate(runs, tmp_path):
     import base64
 
-    from tests.test_report_browser import ARTIFACTS, CHROMIUM, DevTools
+    from tests.test_report_browser import ARTIFACTS, CHROMIUM, DevTools, requested_urls
 
     assert CHROMIUM is not None, "no chromium on PATH: run `make browser`"
     outs, _, _ = runs
@@ -225,11 +225,7 @@ def test_history_of_day1_and_day2_in_chromium_shows_the_earlier_duplicate_rate(r
         shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         ARTIFACTS.mkdir(exist_ok=True)
         (ARTIFACTS / "history-against.png").write_bytes(base64.b64decode(shot["data"]))
-        requests = [
-            e["params"]["request"]["url"]
-            for e in browser.events
-            if e.get("method") == "Network.requestWillBeSent"
-        ]
+        requests = requested_urls(browser.events)
     finally:
         browser.close()
     assert requests == [url]

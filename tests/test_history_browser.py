@@ -15,7 +15,7 @@ import pytest
 from etl.lineage import history_rows, render_history
 from etl.lineage.versions import RunVersion
 from tests.lineage_runs import build_lineage_runs
-from tests.test_report_browser import ARTIFACTS, CHROMIUM, DevTools
+from tests.test_report_browser import ARTIFACTS, CHROMIUM, DevTools, requested_urls
 
 ROWS_JS = """JSON.stringify(Array.from(document.querySelectorAll('#versions tr[data-version]')).map(tr => {
   const row = {version: tr.dataset.version};
@@ -44,14 +44,8 @@ def opened(tmp_path_factory, run_cli_module):
     assert proc.stdout.strip() == f"history: {page_dir}/index.html"
     browser = DevTools(page_dir / "profile")
     try:
-        for domain in ("Network", "Page", "Log"):
-            browser.call(f"{domain}.enable")
-        browser.call(
-            "Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False
-        )
         url = (page_dir / "index.html").as_uri()
-        browser.call("Page.navigate", url=url)
-        browser.wait_for("Page.loadEventFired")
+        browser.open_page(url)
 
         def evaluate(js: str):
             return browser.call("Runtime.evaluate", expression=js, returnByValue=True)["result"]["value"]
@@ -131,11 +125,7 @@ def test_history_charts_draw_the_manifests_numbers(opened):
 
 
 def test_history_page_makes_no_network_request(opened):
-    requests = [
-        e["params"]["request"]["url"]
-        for e in opened["events"]
-        if e.get("method") == "Network.requestWillBeSent"
-    ]
+    requests = requested_urls(opened["events"])
     assert requests == [opened["url"]]
     assert [e for e in opened["events"] if e.get("method") == "Network.loadingFailed"] == []
 

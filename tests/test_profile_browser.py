@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import SAMPLE
 from tests.test_profile import _cli
-from tests.test_report_browser import ARTIFACTS, CHROMIUM, DevTools
+from tests.test_report_browser import ARTIFACTS, CHROMIUM, DevTools, requested_urls
 
 CHARTS_JS = """JSON.stringify(Array.from(document.querySelectorAll('#signals svg[data-rule]')).map(svg => ({
   rule: svg.dataset.rule, op: svg.dataset.op,
@@ -41,14 +41,8 @@ def opened(tmp_path_factory):
     assert profile.returncode == 0, profile.stderr[-3000:]
     browser = DevTools(out / "profile")
     try:
-        for domain in ("Network", "Page", "Log"):
-            browser.call(f"{domain}.enable")
-        browser.call(
-            "Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False
-        )
         url = (out / "report" / "index.html").as_uri()
-        browser.call("Page.navigate", url=url)
-        browser.wait_for("Page.loadEventFired")
+        browser.open_page(url)
 
         def evaluate(js: str):
             return browser.call("Runtime.evaluate", expression=js, returnByValue=True)["result"]["value"]
@@ -111,11 +105,7 @@ def test_documents_near_each_threshold_show_the_start_of_their_text(opened):
 
 
 def test_signals_section_makes_no_network_request(opened):
-    requests = [
-        e["params"]["request"]["url"]
-        for e in opened["events"]
-        if e.get("method") == "Network.requestWillBeSent"
-    ]
+    requests = requested_urls(opened["events"])
     assert requests == [opened["url"]]
     errors = [
         e["params"]["entry"]["text"]

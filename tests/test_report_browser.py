@@ -37,6 +37,11 @@ FUNNEL_JS = """JSON.stringify(Array.from(document.querySelectorAll('[data-stage]
   e => [e.dataset.stage, e.dataset.metric, e.dataset.value, e.textContent]))"""
 
 
+def requested_urls(events: list[dict]) -> list[str]:
+    """The URLs a page asked the network for (an offline page asks only for itself)."""
+    return [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
+
+
 class DevTools:
     """The few DevTools calls the test needs, on one page target (flattened session)."""
 
@@ -102,6 +107,16 @@ class DevTools:
             self.events.append(json.loads(self.ws.recv(timeout=deadline - time.monotonic())))
         raise TimeoutError(method)
 
+    def open_page(self, url: str) -> None:
+        """Record network, page and console events; load `url` at 1280x900 and wait for its load event."""
+        for domain in ("Network", "Page", "Log"):
+            self.call(f"{domain}.enable")
+        self.call(
+            "Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False
+        )
+        self.call("Page.navigate", url=url)
+        self.wait_for("Page.loadEventFired")
+
     def close(self) -> None:
         if getattr(self, "ws", None):
             self.ws.close()
@@ -137,15 +152,8 @@ def opened(tmp_path_factory):
     (out / "index.html").write_text(page, encoding="utf-8")
     browser = DevTools(out / "profile")
     try:
-        browser.call("Network.enable")
-        browser.call("Page.enable")
-        browser.call("Log.enable")
-        browser.call(
-            "Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1, mobile=False
-        )
         url = (out / "index.html").as_uri()
-        browser.call("Page.navigate", url=url)
-        browser.wait_for("Page.loadEventFired")
+        browser.open_page(url)
         funnel = json.loads(
             browser.call("Runtime.evaluate", expression=FUNNEL_JS, returnByValue=True)["result"]["value"]
         )
@@ -190,11 +198,7 @@ def test_report_funnel_in_browser_equals_manifest(opened):
 
 
 def test_report_page_makes_no_network_request(opened):
-    requests = [
-        e["params"]["request"]["url"]
-        for e in opened["events"]
-        if e.get("method") == "Network.requestWillBeSent"
-    ]
+    requests = requested_urls(opened["events"])
     assert requests == [opened["url"]]
     failed = [e for e in opened["events"] if e.get("method") == "Network.loadingFailed"]
     assert failed == []
