@@ -16,6 +16,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from etl.report.figures import sample_rows
 from etl.report.page import render_report
@@ -87,19 +88,22 @@ def _texts(fs, paths: list[str]) -> Callable[[list[str]], dict[str, str]]:
     first, the texts of the matching rows only)."""
 
     def find(ids: list[str]) -> dict[str, str]:
+        # One file at a time on this thread, not a pyarrow dataset: a dataset over s3fs at the end of a run
+        # left threads that aborted the process at exit (see load_reject_files).
         found: dict[str, str] = {}
         for path in paths:
-            ds = pads.dataset(path, filesystem=fs, format="parquet")
-            if "text" not in ds.schema.names:
-                continue
-            rows = pc.indices_nonzero(
-                pc.is_in(ds.to_table(columns=["doc_id"]).column("doc_id"), pa.array(ids))
-            )
-            if len(rows):
-                hits = ds.take(rows, columns=["doc_id", "text"])
-                for doc_id, text in zip(hits["doc_id"].to_pylist(), hits["text"].to_pylist(), strict=True):
-                    if text is not None:
-                        found.setdefault(doc_id, text)
+            with fs.open(path, "rb") as fh:
+                parquet = pq.ParquetFile(fh)
+                if "text" not in parquet.schema_arrow.names:
+                    continue
+                ids_here = parquet.read(columns=["doc_id"], use_threads=False).column("doc_id")
+                rows = pc.indices_nonzero(pc.is_in(ids_here, pa.array(ids)))
+                if not len(rows):
+                    continue
+                hits = parquet.read(columns=["doc_id", "text"], use_threads=False).take(rows)
+            for doc_id, text in zip(hits["doc_id"].to_pylist(), hits["text"].to_pylist(), strict=True):
+                if text is not None:
+                    found.setdefault(doc_id, text)
         return found
 
     return find
