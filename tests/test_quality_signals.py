@@ -23,7 +23,8 @@ from etl.config import load_config
 from etl.run import run_pipeline
 from transforms.quality import BatchQualityFilter
 from transforms.quality.params import QualityConfig
-from transforms.quality.stage import SIGNAL_KEYS, byte_slices
+from transforms.quality.stage import SIGNAL_KEYS
+from transforms.schema import byte_slices
 
 SAMPLE = Path(__file__).resolve().parent.parent / "etl" / "data" / "sample"
 BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -184,3 +185,22 @@ def test_an_annotate_run_keeps_what_filter_mode_would_reject_and_says_why(runs):
     stats = pl.concat([pl.read_parquet(runs["annotate"] / e["path"]) for e in manifest["stats"]])
     assert stats["q_dup_line_frac"].null_count() == 0
     assert pq.read_schema(runs["annotate"] / manifest["signals"][0]["path"]).names[:5] == list(SIGNAL_KEYS)
+
+
+def test_parquet_batches_of_long_documents_are_cut_at_batch_bytes_with_every_row_kept(tmp_path):
+    """A row group of long documents becomes several batches of at most BATCH_BYTES of text (one longer
+    document alone), in order, so that no stage holds a whole row group of text."""
+    from etl.ingest.sources import InputSpec, read_file
+    from transforms.schema import BATCH_BYTES
+
+    texts = [f"document {i} " + "word " * (2_000 + 37 * i) for i in range(300)]  # about 3.5 MB ...
+    texts[100] = "one long document " * 300_000  # ... and one of 5.4 MB
+    path = tmp_path / "long.parquet"
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(300)], "text": texts}), path)
+    batches = [batch for kind, batch in read_file(str(path), InputSpec()) if kind == "docs"]
+    assert len(batches) >= 3
+    assert [t for b in batches for t in b.column("text").to_pylist()] == texts
+    assert [i for b in batches for i in b.column("line").to_pylist()] == list(range(1, 301))
+    for b in batches:
+        size = sum(len(t.encode()) for t in b.column("text").to_pylist())
+        assert size <= BATCH_BYTES or b.num_rows == 1

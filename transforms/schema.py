@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 DOC_SCHEMA = pa.schema(
     [
@@ -47,3 +48,23 @@ def text_bytes(batch: pa.RecordBatch) -> int:
         col.buffers()[1], dtype=np.int64 if pa.types.is_large_string(col.type) else np.int32
     )
     return int(offsets[col.offset + len(col)] - offsets[col.offset])
+
+
+# A batch ends at `batch_rows` documents or at this much text (JSON for JSONL), whichever comes first: every
+# stage holds a few times its batch's text, so 4,096 long documents (30 MB) would cost a worker a gigabyte.
+BATCH_BYTES = 4 << 20
+
+
+def byte_slices(batch: pa.RecordBatch, limit: int) -> list[pa.RecordBatch]:
+    """Consecutive slices of `batch` of at most `limit` text bytes each (a longer document makes its own)."""
+    if text_bytes(batch) <= limit:
+        return [batch]
+    text = batch.column(batch.schema.get_field_index("text"))
+    ends = np.cumsum(pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64))
+    slices, start = [], 0
+    while start < batch.num_rows:
+        base = int(ends[start - 1]) if start else 0
+        end = max(start + 1, int(np.searchsorted(ends, base + limit, side="right")))
+        slices.append(batch.slice(start, end - start))
+        start = end
+    return slices

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from transforms.rejects import input_reject, input_reject_batch
-from transforms.schema import DOC_SCHEMA
+from transforms.schema import BATCH_BYTES, DOC_SCHEMA, byte_slices
 
 PARQUET_ERRORS = (pa.ArrowException, OSError, EOFError)
 
@@ -169,7 +169,10 @@ def read_parquet(
             docs, rejects = _parquet_batch(url, batch, first, spec)
             first += batch.num_rows
             if docs is not None and docs.num_rows:
-                yield "docs", docs
+                # At most BATCH_BYTES of text per batch, as JSONL: row groups of long documents would
+                # otherwise put hundreds of MB in one batch, and every stage holds a few times its batch.
+                for part in byte_slices(docs, BATCH_BYTES):
+                    yield "docs", part
             if rejects:
                 yield "rejects", input_reject_batch(rejects)
     except PARQUET_ERRORS as err:

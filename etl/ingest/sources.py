@@ -29,7 +29,7 @@ from etl.ingest.streams import (
     stream_fault,
 )
 from transforms.rejects import input_reject, input_reject_batch
-from transforms.schema import DOC_SCHEMA
+from transforms.schema import BATCH_BYTES, DOC_SCHEMA
 
 __all__ = ["InputError", "InputSpec", "detect_format", "expand_inputs", "read_file", "read_part"]
 
@@ -186,11 +186,6 @@ def _parse_guarded(raw: bytes, spec: InputSpec) -> tuple[str | None, str | None,
 def _stream_fault(url: str, lineno: int, err: BaseException) -> dict:
     """The one reject of a file whose stream failed after `lineno` lines; its line is the first one lost."""
     return input_reject(url, lineno + 1, *stream_fault(url, lineno, err))
-
-
-# A batch ends at `batch_rows` documents or at this much JSON, whichever comes first: the quality rules hold
-# several times a batch's text in Python objects, so 4,096 long documents (30 MB) cost a worker a gigabyte.
-BATCH_BYTES = 4 << 20
 
 
 def _preview(head: bytes) -> str:

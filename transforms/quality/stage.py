@@ -30,7 +30,7 @@ from transforms.quality.pii import PII_TYPES, pii_counts, redact, redact_pii
 from transforms.quality.rules import Step, judge
 from transforms.quality.text_tables import DocText
 from transforms.rejects import rejects_from_docs
-from transforms.schema import REJECT_SCHEMA, text_bytes
+from transforms.schema import REJECT_SCHEMA, byte_slices
 
 STAGE = "quality"
 
@@ -89,21 +89,6 @@ class FilterResult:
             dict(edits),
             pa.concat_batches(signals) if signals else None,
         )
-
-
-def byte_slices(batch: pa.RecordBatch, limit: int) -> list[pa.RecordBatch]:
-    """Consecutive slices of `batch` of at most `limit` text bytes each (a longer document makes its own)."""
-    if text_bytes(batch) <= limit:
-        return [batch]
-    text = batch.column(batch.schema.get_field_index("text"))
-    ends = np.cumsum(pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64))
-    slices, start = [], 0
-    while start < batch.num_rows:
-        base = int(ends[start - 1]) if start else 0
-        end = max(start + 1, int(np.searchsorted(ends, base + limit, side="right")))
-        slices.append(batch.slice(start, end - start))
-        start = end
-    return slices
 
 
 class BatchQualityFilter:
