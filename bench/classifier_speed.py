@@ -8,7 +8,8 @@ fastText: the shipped tiny model (transforms/quality/data/tiny_quality.bin) thro
 1000 documents, and its bare predict on the same prepared lines (what the model alone costs). hf: seeded random
 BERTs built by transforms.quality.tiny_models (hidden 32 x 2 layers, and hidden 256 x 4 layers), float32 on the
 CPU, 512 tokens per document at most; tokens/s counts the tokens after truncation, padding not included.
-datatrove's fastText filter is timed only where bench/.venv-peers exists (it is not built here).
+datatrove's FastTextClassifierFilter is timed on the same model and texts where bench/.venv-peers exists
+(bench/filters.py builds it; add `fasttext-community fasteners` to it for this one).
 """
 
 from __future__ import annotations
@@ -117,10 +118,50 @@ def main() -> None:
     print(f"|{'-' * 32}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 30}")
     for name, docs, mb, seconds, speed in rows:
         print(f"| {name:<30} | {docs:>6} | {mb:>6.1f} | {seconds:>6.2f} | {speed}")
-    if not PEERS.exists():
+    peer = PEERS / "bin" / "python"
+    if not peer.exists():
         print("\ndatatrove not timed: bench/.venv-peers is absent (see bench/filters.py for how it is built)")
-    else:
-        print("\ndatatrove not timed: its fastText filter run is not written yet (bench/.venv-peers exists)")
+        return
+    took = time_datatrove(peer, texts)
+    if took is not None:
+        mb = utf8_mb(texts)
+        print(f"| {'datatrove FastTextClassifierFilter':<30} | {len(texts):>6} | {mb:>6.1f} | {took:>6.2f} | "
+              f"{mb / took:.1f} MB/s (same model, same texts, filter() per document)")  # fmt: skip
+
+
+# datatrove 0.10.1's fastText filter on the same model and texts, in its own venv (with fasttext-community,
+# the binding this project uses), one document at a time as its pipeline calls it, on the same one core.
+DATATROVE_RUN = """
+import json, sys, time
+from datatrove.data import Document
+from datatrove.pipeline.filters import FastTextClassifierFilter
+# datatrove asks for the fasttext-numpy2-wheel distribution; the module is the same `fasttext` API.
+FastTextClassifierFilter._requires_dependencies = ["fasteners"]
+model, path = sys.argv[1], sys.argv[2]
+docs = [Document(text=json.loads(line)["text"], id=str(i)) for i, line in enumerate(open(path))]
+f = FastTextClassifierFilter(model_url=model, keep_labels=[("hq", 0.5)])
+f.filter(docs[0])  # loads the model
+started = time.process_time()
+kept = sum(bool(f.filter(d)) for d in docs)
+print(json.dumps({"seconds": time.process_time() - started, "kept": kept}))
+"""
+
+
+def time_datatrove(peer: Path, texts: list[str]) -> float | None:
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "texts.jsonl"
+        path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        core = str(min(os.sched_getaffinity(0)))
+        proc = subprocess.run(
+            ["taskset", "-c", core, str(peer), "-c", DATATROVE_RUN, str(SHIPPED_FASTTEXT), str(path)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        print(f"\ndatatrove not timed: {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
 
 
 if __name__ == "__main__":
