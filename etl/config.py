@@ -134,14 +134,26 @@ class ConfigError(ValueError):
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    """Set `a.b.c`; a number steps into a list the tree already has (`quality.classifiers.0.threshold`)."""
     parts = key.split(".")
-    node = tree
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: '{part}' is a value, not a section")
-        node = child
-    node[parts[-1]] = value
+    node: Any = tree
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                where = ".".join(parts[:depth])
+                raise ConfigError(
+                    f"--set {key}: '{where}' is a list of {len(node)}; '{part}' is not an index"
+                )
+            part = int(part)
+        elif not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: '{parts[depth - 1]}' is a value, not a section")
+        if last:
+            node[part] = value
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            node = node[part]
 
 
 def parse_override(item: str) -> tuple[str, Any]:

@@ -87,3 +87,14 @@ def test_a_missing_model_is_one_line_exit_2_before_any_work(run_cli, tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("corpus-etl: error")]
     assert len(lines) == 1 and "/nonexistent/model.bin" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_set_reaches_into_a_list_by_index_and_names_a_bad_index():
+    from etl.config import ConfigError
+
+    listed = "quality.classifiers=[{name: a, type: fasttext, model: m.bin, label: hq}]"
+    config = load_config(overrides=[listed, "quality.classifiers.0.threshold=0.3"])
+    assert config.quality.classifiers[0].threshold == 0.3
+    for bad in ("quality.classifiers.1.threshold=0.3", "quality.classifiers.first.threshold=0.3"):
+        with pytest.raises(ConfigError, match="'quality.classifiers' is a list of 1"):
+            load_config(overrides=[listed, bad])
