@@ -28,6 +28,9 @@ CONFIGS = {
     # benchmark n-grams to decontaminate against (bench/decontamination_speed.py's synthetic items)
     "no new rules": ["url_filter.enabled=false", *(f"quality.pii.detect.{k}=false" for k in PII_KINDS)],
     "decon 1M": ["decontamination.benchmarks=[{name: synth, path: BENCH_1M, fields: [question, choices]}]"],
+    # issue 23's budget: every stage writing every judged document's signals, and the mode that measures all
+    "signals": ["quality.signals=true"],
+    "annotate": ["quality.mode=annotate"],
 }
 
 
