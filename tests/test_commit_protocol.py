@@ -94,8 +94,12 @@ def _race(
     return [_finish(p) for p in procs]
 
 
-def _one_committed(results: list[tuple[int, str]]) -> int:
+def _one_committed(results: list[tuple[int, str]], same_inputs: bool = False) -> int:
     codes = sorted(code for code, _ in results)
+    if same_inputs and codes == [0, 0]:
+        # On a loaded machine the second run can start after the first committed: with the same inputs it
+        # is then an idempotent rerun of that version (tests/test_version_replace.py), not a lost race.
+        return 0
     assert codes == [0, 2], [log[-1500:] for _, log in results]
     loser = next(log for code, log in results if code == 2)
     # Refused by the winner's lease, or, started after the winner's commit, by its version of other inputs.
@@ -108,7 +112,7 @@ def test_two_runs_into_one_local_output_one_commits_the_other_is_refused(race_in
     a, b = race_inputs
     out = tmp_path / "out"
     inputs = ([a], [a]) if same_inputs else ([a], [b])
-    winner = _one_committed(_race(*inputs, str(out)))
+    winner = _one_committed(_race(*inputs, str(out)), same_inputs)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"][0]["path"].startswith(inputs[winner][0])
     listed = {e["path"] for e in manifest["shards"] + manifest["rejects"] + manifest["stats"]}
@@ -127,7 +131,7 @@ def test_two_runs_into_one_s3_output_one_commits_the_other_is_refused(s3_client,
     a, b = race_inputs
     out = "s3://datasets/race"
     inputs = ([a], [a]) if same_inputs else ([a], [b])
-    winner = _one_committed(_race(*inputs, out))
+    winner = _one_committed(_race(*inputs, out), same_inputs)
     keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket="datasets").get("Contents", [])}
     manifest = json.loads(s3_client.get_object(Bucket="datasets", Key="race/manifest.json")["Body"].read())
     assert manifest["inputs"][0]["path"].startswith(inputs[winner][0])
