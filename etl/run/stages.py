@@ -39,30 +39,31 @@ def tokenize_stage(config) -> BatchStage:
     )
 
 
-class QualityStage(BatchStage):
-    """The quality stage; with signals on, each batch's signals leave beside its kept and rejected rows."""
+class _QualitySignals:
+    """What both forms of the quality stage pass on beside kept and rejects: the last batch's signals."""
 
-    name = "quality"
-
-    def __init__(self, config):
-        self.config = config
-        self._judge = None
-        self._signals = None
-
-    def setup(self) -> None:
-        if self._judge is None:
-            from transforms.quality import BatchQualityFilter
-
-            self._judge = BatchQualityFilter(self.config)  # loads the language model and word lists once
-
-    def process(self, batch):
-        self.setup()
-        result = self._judge(batch)
-        self._signals = result.signals
-        return result.kept, result.rejects
+    _signals = None
 
     def side_outputs(self):
         return [("signals", self._signals)] if self._signals is not None else []
+
+
+class QualityStage(_QualitySignals, LoadedStage):
+    """The quality stage; with signals on, each batch's signals leave beside its kept and rejected rows."""
+
+    def __init__(self, config):
+        super().__init__("quality", lambda: _quality_filter(config), self._judge)
+
+    def _judge(self, judge, batch):
+        result = judge(batch)
+        self._signals = result.signals
+        return result.kept, result.rejects
+
+
+def _quality_filter(config):
+    from transforms.quality import BatchQualityFilter
+
+    return BatchQualityFilter(config)  # loads the language model and word lists: once, on first use
 
 
 def quality_stage(config) -> BatchStage:
@@ -81,7 +82,7 @@ def decontamination_stage(config) -> BatchStage:
     return DecontaminationStage(config)
 
 
-class RecordedQuality(BatchStage):
+class RecordedQuality(_QualitySignals, BatchStage):
     """The quality stage replayed from the verdicts the key pass recorded for the unit (once per unit)."""
 
     name = "quality"
@@ -89,7 +90,6 @@ class RecordedQuality(BatchStage):
     def __init__(self, staging: str):
         self.staging = staging
         self._verdicts = None
-        self._signals = None
 
     def for_unit(self, unit: int) -> None:
         import fsspec
@@ -112,9 +112,6 @@ class RecordedQuality(BatchStage):
             )
         kept, rejects, self._signals = self._verdicts.replay(batch)
         return kept, rejects
-
-    def side_outputs(self):
-        return [("signals", self._signals)] if self._signals is not None else []
 
 
 def verdicts_path(staging: str, unit: int) -> str:

@@ -107,9 +107,8 @@ class BatchQualityFilter:
     def _judge(self, batch: pa.RecordBatch) -> FilterResult:
         rows = np.arange(batch.num_rows)  # the batch row of each document in `docs`
         alive = np.ones(batch.num_rows, dtype=bool)  # documents in `docs` not rejected yet
-        decided = np.zeros(
-            batch.num_rows, dtype=bool
-        )  # annotate: documents whose first failing rule is known
+        # Annotate mode: the documents whose first failing rule is already known.
+        decided = np.zeros(batch.num_rows, dtype=bool)
         docs = DocText.of(batch)
         # Per step: the rows it computed, which of them were still in play (signals only), its metrics.
         metrics: list[tuple[np.ndarray, np.ndarray | None, pl.DataFrame]] = []
