@@ -3,14 +3,16 @@
 Memory should stay roughly flat as the input grows: text never crosses a shuffle (see etl/run/pipeline.py), so the
 peak is set by the work units in flight and the removal maps. Usage:
     python bench/pipeline.py [--mb 200] [--scales 1,4] [--set KEY=VALUE ...] [-- BEAM_OPTIONS]
-    python bench/pipeline.py --real 1000 [--real-scales 1,4] [--set ...]   # issue 9's inputs (see below)
+    python bench/pipeline.py --real 1000 [--real-scales 1,4] [--text real|prose] [--set ...]   # see below
 Prints one table row per run; corpora are cached under bench/.data/.
 
 `--real MB`: real text (bench/real_corpus.py) as one .jsonl.gz of MB of text and as the same records in 64
 files, each run with quality off and with every stage on. Per run: text MB/s, CPU/wall and peak RSS of the
 whole process tree (Beam's workers included, sampled from /proc), and the ratio of the run's text MB/s to the
 `tokenizers` library's `encode_batch` alone on the same text with every thread (a sample of every 10th
-document): the figure that does not depend on the machine.
+document): the figure that does not depend on the machine. `--text prose` uses English prose instead
+(bench/prose_corpus.py: manual paragraphs, which the quality rules mostly keep; the default text is mostly
+code, which they mostly remove).
 """
 
 from __future__ import annotations

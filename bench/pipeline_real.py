@@ -1,5 +1,7 @@
 """bench/pipeline.py --real: issue 9's inputs (one big real-text .jsonl.gz, the same records in 64 files).
 
+`--text prose` builds them from bench/prose_corpus.py instead of bench/real_corpus.py.
+
 Kept apart from the generated-corpus bench so that each stays short; see bench/pipeline.py for the usage.
 """
 
@@ -17,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from prose_corpus import write as write_prose
 from real_corpus import write as write_real
 
 DATA = Path(__file__).parent / ".data"
@@ -130,6 +133,10 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--real", type=float, required=True, help="MB of text of the 1x input")
     ap.add_argument("--real-scales", default="1")
     ap.add_argument("--inputs", default="one,many")
+    ap.add_argument(
+        "--text", choices=("real", "prose"), default="real",
+        help="real: the machine's sources and docs (quality keeps <1%%); prose: manual paragraphs (keeps ~57%%)",
+    )  # fmt: skip
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--set", action="append", default=[], dest="overrides")
     a = ap.parse_args(argv)
@@ -140,7 +147,8 @@ def main(argv: list[str]) -> None:
           f"{'peak RSS MB':>11} {'vs tok':>6} {'kept':>8}")  # fmt: skip
     for scale in [int(x) for x in a.real_scales.split(",")]:
         mb = a.real * scale
-        one, many = write_real(DATA / f"real-{int(mb)}mb", mb)
+        write = write_prose if a.text == "prose" else write_real
+        one, many = write(DATA / f"{a.text}-{int(mb)}mb", mb)
         if base is None:
             base = tokenizers_rate(one)
             print(f"tokenizers encode_batch alone, {os.cpu_count()} threads: {base:.2f} MB/s")

@@ -90,15 +90,21 @@ def documents(total_bytes: int) -> Iterator[dict]:
 
 def write(out: Path, mb: float, files: int = 64) -> tuple[Path, Path]:
     """DIR/one/corpus.jsonl.gz and DIR/many/part-NNN.jsonl.gz with the same records; cached with a DONE mark."""
+    return write_records(out, documents(int(mb * 1e6)), files, int(mb * 1e6))
+
+
+def write_records(out: Path, docs: Iterator[dict], files: int, total: int) -> tuple[Path, Path]:
+    """`docs` into DIR/one/corpus.jsonl.gz and, cut by text bytes into `files` parts, DIR/many/part-NNN;
+    nothing is written when DIR/DONE says an earlier call finished."""
     one, many = out / "one", out / "many"
     if (out / "DONE").exists():
         return one, many
     one.mkdir(parents=True, exist_ok=True)
     many.mkdir(parents=True, exist_ok=True)
-    total, written, records, part = int(mb * 1e6), 0, 0, -1
+    written, records, part = 0, 0, -1
     sink = None
     with gzip.open(one / "corpus.jsonl.gz", "wt", encoding="utf-8", compresslevel=1) as whole:
-        for doc in documents(total):
+        for doc in docs:
             if written >= (part + 1) * total / files and part < files - 1:  # the next of the 64 files
                 if sink is not None:
                     sink.close()

@@ -202,6 +202,12 @@ def _write_chain(job: WriteJob) -> list:
     chain = _loaded.get(job.key())
     if chain is None:
         recorded = job.staging if records_verdicts(job.config) else None
+        if recorded:  # the key pass is over: its models (language id, classifiers) are not needed again
+            from transforms.quality import release_models
+
+            for key in [k for k in _loaded if k[0] == "keys"]:
+                del _loaded[key]
+            release_models()
         chain = build_chain(job.config, "tokenize", recorded_quality=recorded)
         for stage in chain:
             stage.setup()

@@ -9,7 +9,7 @@ from transforms.quality.c4 import c4_metrics
 from transforms.quality.fineweb import fineweb_metrics
 from transforms.quality.gopher_quality import gopher_quality_metrics
 from transforms.quality.gopher_repetition import gopher_repetition_metrics
-from transforms.quality.language import language_metrics
+from transforms.quality.language import language_metrics, language_model
 from transforms.quality.params import FAMILY_ORDER, QualityConfig
 from transforms.quality.pii import redact_pii
 from transforms.quality.stage import (
@@ -19,6 +19,16 @@ from transforms.quality.stage import (
     filter_batch,
     quality_steps,
 )
+
+
+def release_models() -> None:
+    """Drop the language model and the classifiers this process loaded (about 100 MB and up): the write
+    pass replays the key pass's verdicts and never judges again, so a worker need not carry them."""
+    from transforms.quality.classifier_models import release_models as release_classifiers
+
+    language_model.cache_clear()
+    release_classifiers()
+
 
 __all__ = [
     "FAMILY_ORDER",
@@ -34,4 +44,5 @@ __all__ = [
     "language_metrics",
     "quality_steps",
     "redact_pii",
+    "release_models",
 ]

@@ -109,6 +109,12 @@ def load_model(params: ClassifierParams) -> LoadedModel:
         return _CACHE[key]
 
 
+def release_models() -> None:
+    """Forget every loaded model: a process that goes on to replay recorded verdicts needs none of them."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def _load_fasttext(path: Path, name: str) -> LoadedModel:
     import fasttext
 

@@ -34,13 +34,15 @@ class LanguageModel:
         from py3langid.modelio import load_model
 
         ptc, pc, classes, nextmove, row, out = load_model(Path(langid.MODEL_DIR) / langid.MODEL_FILE)
-        nextmove = np.asarray(nextmove, dtype=np.int64)
-        rowbase = np.asarray(row, dtype=np.int64) * 256
-        # One gather per byte: the next state's row offset, and the feature the next state emits (-1: none).
-        self.next_rowbase = rowbase[nextmove].astype(np.int32)
-        self.feature = np.asarray(out, dtype=np.int32)[nextmove]
-        self.start = np.int32(rowbase[0])
-        self.depth = _automaton_depth(nextmove, rowbase)
+        # The transition table is the one big array (38 K rows x 256 bytes): kept as it comes, 4 bytes a
+        # cell, without a copy. What a state is (its row offset, the feature it emits) sits in two small
+        # per-state tables, looked up after each step: a table of row offsets per cell would double the
+        # model's memory in every worker for no speed.
+        self.nextmove = np.frombuffer(nextmove, dtype=np.uint32).view(np.int32)
+        self.state_rowbase = np.frombuffer(row, dtype=np.uint16).astype(np.int32) * 256
+        self.state_feature = np.asarray(out, dtype=np.int32)
+        self.start = np.int32(self.state_rowbase[0])
+        self.depth = _automaton_depth(self.nextmove, self.state_rowbase)
         self.ptc = np.asarray(ptc, dtype=np.float32)
         self.pc = np.asarray(pc, dtype=np.float32)
         self.classes = list(classes)
@@ -83,26 +85,31 @@ class LanguageModel:
         # Row t holds every chunk's byte at offset t from its warm-up start (clipped reads are never counted).
         pos = (start - self.depth)[None, :] + np.arange(width)[:, None]
         byte = data[np.clip(pos, 0, len(data) - 1)]
-        state = np.full(len(chunk_doc), self.start, np.int32)
-        emitted = np.empty((width, len(chunk_doc)), np.int32)
+        rowbase = np.full(len(chunk_doc), self.start, np.int32)
+        cell = np.empty(len(chunk_doc), np.int32)
+        reached = np.empty((width, len(chunk_doc)), np.int32)  # the state each byte leads to
         for t in range(width):
             if t == self.depth:
-                state[k == 0] = self.start  # a document's first chunk starts at the root, like py3langid
-            idx = state + byte[t]
-            state = self.next_rowbase[idx]
-            emitted[t] = self.feature[idx]
+                rowbase[k == 0] = self.start  # a document's first chunk starts at the root, like py3langid
+            np.add(rowbase, byte[t], out=cell)
+            np.take(self.nextmove, cell, out=reached[t])
+            np.take(self.state_rowbase, reached[t], out=rowbase)
         t = np.arange(width)[:, None]
-        counted = (t >= self.depth) & (t < self.depth + length[None, :]) & (emitted >= 0)
-        return np.broadcast_to(chunk_doc[None, :], emitted.shape)[counted], emitted[counted]
+        counted = (t >= self.depth) & (t < self.depth + length[None, :])
+        doc = np.broadcast_to(chunk_doc[None, :], reached.shape)[counted]
+        feature = self.state_feature[reached[counted]]
+        emits = feature >= 0
+        return doc[emits], feature[emits]
 
     def _scores(self, doc: np.ndarray, feat: np.ndarray, n_docs: int) -> np.ndarray:
         """Naive Bayes log scores: log1p(count) of each feature times its class weights, plus priors."""
         n_feat = self.ptc.shape[0]
-        counts = pl.Series(doc.astype(np.int64) * n_feat + feat).value_counts()
-        key, count = counts[:, 0].to_numpy(), counts[:, 1].to_numpy()
-        weights = sp.csr_matrix(
-            (np.log1p(count).astype(np.float32), (key // n_feat, key % n_feat)), shape=(n_docs, n_feat)
-        )
+        # Counts by scipy's own COO -> CSR conversion, which sums repeated (doc, feature) cells; canonical
+        # (sorted) column order makes the products below add up in one fixed order.
+        ones = np.ones(len(doc), dtype=np.float32)  # counts stay exact in float32 (below 2**24)
+        weights = sp.coo_matrix((ones, (doc, feat)), shape=(n_docs, n_feat)).tocsr()
+        weights.sum_duplicates()
+        weights.data = np.log1p(weights.data.astype(np.float64)).astype(np.float32)
         scores = np.asarray(weights @ self.ptc, dtype=np.float64) + self.pc
         # py3langid scores a text without any feature as all zeros (a uniform guess), not as the priors.
         scores[np.bincount(doc, minlength=n_docs) == 0] = 0.0
@@ -118,7 +125,8 @@ def _prepare(text: pl.Series) -> pl.Series:
 
 
 def _automaton_depth(nextmove: np.ndarray, rowbase: np.ndarray) -> int:
-    """Length of the longest string a state stands for: its breadth-first distance from the root."""
+    """Length of the longest string a state stands for: its breadth-first distance from the root
+    (`rowbase`: each state's offset into `nextmove`)."""
     seen = np.zeros(len(rowbase), dtype=bool)
     seen[0] = True
     frontier, depth = np.array([0]), 0

@@ -32,6 +32,7 @@ from transforms.quality.text_tables import Tokens, per_doc_sum
 _PRIME = np.uint64(0x100000001B3)
 _DOC_MIX = np.uint64(0x9E3779B97F4A7C15)
 _MAX_ROUNDS = 3
+_SCAN_BLOCK = 1 << 16
 
 
 @dataclass
@@ -157,38 +158,52 @@ def dup_ngram_chars(tokens: Tokens, n: int, n_docs: int) -> np.ndarray:
 
 
 def scan_duplicates(starts: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
-    """The scan itself on one document's repeated n-grams (positions and keys): which it counts."""
-    seen: set[int] = set()
-    taken = np.zeros(len(keys), dtype=bool)
+    """The scan itself on one document's repeated n-grams (positions and keys): which it counts.
+
+    Keys become dense ids first, so "seen" is one byte per distinct n-gram, and positions go to Python a
+    block at a time: a long repetitive document (millions of repeats) would otherwise hold a Python int
+    per key in a set and two Python lists of every position, several times its text."""
+    ids = pl.Series(keys).rank("dense").to_numpy()  # 1 .. distinct keys
+    seen = bytearray(int(ids.max()) + 1 if len(ids) else 0)
+    taken = bytearray(len(keys))
     resume = -1  # the scan jumps over positions before this one
-    for i, (start, key) in enumerate(zip(starts.tolist(), keys.tolist(), strict=True)):
-        if start < resume:
-            continue
-        if key in seen:
-            taken[i] = True
-            resume = start + n
-        else:
-            seen.add(key)
-    return taken
+    for lo in range(0, len(keys), _SCAN_BLOCK):
+        block = zip(starts[lo : lo + _SCAN_BLOCK].tolist(), ids[lo : lo + _SCAN_BLOCK].tolist(), strict=True)
+        for i, (start, key) in enumerate(block, lo):
+            if start < resume:
+                continue
+            if seen[key]:
+                taken[i] = 1
+                resume = start + n
+            else:
+                seen[key] = 1
+    return np.frombuffer(taken, dtype=np.uint8).astype(bool)
 
 
 def _greedy_chain(starts: np.ndarray, doc: np.ndarray, cand: np.ndarray, n: int) -> np.ndarray:
     """Indices (into starts) the scan would take from candidates `cand`: per document the first candidate,
-    then repeatedly the first candidate at least n tokens further. Pointer doubling, O(m log m)."""
+    then repeatedly the first candidate at least n tokens further. Pointer doubling, O(m log m) time.
+
+    Each doubling is applied as soon as it is made: once the taken set holds every candidate within 2**k
+    steps of a chain's start, adding what 2**k more steps reach gives those within 2**(k+1). So only one
+    jump table lives at a time (O(m) memory), not all log m of them: on a long document those were most
+    of the quality stage's peak."""
     m = len(cand)
     if m == 0:
         return cand
     pos, cdoc = starts[cand], doc[cand]
-    nxt = np.searchsorted(pos, pos + n)
-    nxt[(nxt < m) & (cdoc[np.minimum(nxt, m - 1)] != cdoc)] = m
-    nxt = np.append(nxt, m)  # m is a sink that points to itself
-    jumps = [nxt]
-    while (1 << len(jumps)) < m + 1 and (jumps[-1] < m).any():  # until every chain has run out
-        jumps.append(jumps[-1][jumps[-1]])
+    jump = np.searchsorted(pos, pos + n)
+    jump[(jump < m) & (cdoc[np.minimum(jump, m - 1)] != cdoc)] = m
+    jump = np.append(jump, m)  # m is a sink that points to itself
     taken = np.zeros(m + 1, dtype=bool)
     taken[np.flatnonzero(np.r_[True, cdoc[1:] != cdoc[:-1]])] = True
-    for jump in reversed(jumps):
+    steps = 1
+    while True:
         taken[jump[taken]] = True
+        steps *= 2
+        if steps >= m + 1 or not (jump < m).any():  # every chain has run out
+            break
+        jump = jump[jump]
     return cand[taken[:m]]
 
 

@@ -111,23 +111,32 @@ def tokenize_lines(lines: pl.Series) -> tuple[np.ndarray, pl.Series]:
     )
     # Chunks at spaces; an empty chunk (two spaces) or one with a tab inside is simply not plain, and the
     # token regex, which never matches whitespace, handles it.
+    # Each intermediate column is dropped as soon as the next exists: on a long document every one of them
+    # is a copy of the text plus 16 bytes a chunk, and holding them all at once was most of the stage's peak.
     pieces = split.str.split(" ")
-    chunk_line = np.repeat(np.arange(len(lines)), pieces.list.len().to_numpy())
+    del split
+    chunk_line = np.repeat(np.arange(len(lines), dtype=np.int32), pieces.list.len().to_numpy())
     chunks = pieces.explode()
+    del pieces
     plain = chunks.str.contains(_PLAIN_CHUNK).to_numpy()
     per_chunk = np.ones(len(chunks), dtype=np.int64)
     runs = [(np.flatnonzero(plain), chunks.filter(pl.Series(plain)))]
     other = np.flatnonzero(~plain)
-    ascii_only = ~chunks.gather(other).str.contains(r"[^\x00-\x7f]").to_numpy()
-    for index, pattern in ((other[ascii_only], ASCII_TOKEN_PATTERN), (other[~ascii_only], TOKEN_PATTERN)):
-        lists = chunks.gather(index).str.extract_all(pattern)
-        per_chunk[index] = lists.list.len().to_numpy()
-        runs.append((index, lists.explode().drop_nulls()))
+    others = chunks.gather(other)
+    del chunks
+    ascii_only = ~others.str.contains(r"[^\x00-\x7f]").to_numpy()
+    for index, pattern in ((ascii_only, ASCII_TOKEN_PATTERN), (~ascii_only, TOKEN_PATTERN)):
+        lists = others.filter(pl.Series(index)).str.extract_all(pattern)
+        per_chunk[other[index]] = lists.list.len().to_numpy()
+        runs.append((other[index], lists.explode().drop_nulls()))
+        del lists
+    del others
     return np.repeat(chunk_line, per_chunk), _interleave(runs, per_chunk)
 
 
 def _interleave(runs: list[tuple[np.ndarray, pl.Series]], per_chunk: np.ndarray) -> pl.Series:
-    """The runs' tokens in chunk order: a token goes to its chunk's offset plus its rank in the chunk."""
+    """The runs' tokens in chunk order: a token goes to its chunk's offset plus its rank in the chunk.
+    Empties `runs` (their tokens move into the result)."""
     first = np.cumsum(per_chunk) - per_chunk
     order = np.empty(int(per_chunk.sum()), dtype=np.int64)
     done = 0
@@ -136,7 +145,9 @@ def _interleave(runs: list[tuple[np.ndarray, pl.Series]], per_chunk: np.ndarray)
         rank = np.arange(len(run)) - np.repeat(np.cumsum(counts) - counts, counts)
         order[np.repeat(first[index], counts) + rank] = done + np.arange(len(run))
         done += len(run)
-    return pl.concat([run for _, run in runs]).gather(order)
+    joined = pl.concat([run for _, run in runs])
+    runs.clear()
+    return joined.gather(order)
 
 
 def tokenize(text: str) -> list[str]:
