@@ -149,16 +149,15 @@ def dup_ngram_chars(tokens: Tokens, n: int, n_docs: int) -> np.ndarray:
         still = changed[d]
         live, visited = live[still], now_visited[still]
     else:
-        # The documents still changing finish with the scan (see the module docstring).
-        # `live` holds whole documents, in order: cut it where the document changes.
-        cuts = np.flatnonzero(np.diff(doc[live])) + 1
-        for rows in np.split(live, cuts):
-            taken[rows] = scan_duplicates(starts[rows], key[rows], n)
+        # The documents still changing finish with the scan (see the module docstring), all in one call:
+        # `live` holds whole documents in order, keys carry their document, and a jump never reaches past
+        # its document's last token, so one scan over them all is each document's own scan.
+        taken[live] = scan_duplicates(starts[live], key[live], n)
     return per_doc_sum(doc[taken], n_docs, char_spans(tokens, starts[taken], n))
 
 
 def scan_duplicates(starts: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
-    """The scan itself on one document's repeated n-grams (positions and keys): which it counts.
+    """The scan itself on documents' repeated n-grams (positions and keys, in order): which it counts.
 
     Keys become dense ids first, so "seen" is one byte per distinct n-gram, and positions go to Python a
     block at a time: a long repetitive document (millions of repeats) would otherwise hold a Python int
