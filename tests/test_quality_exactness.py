@@ -82,6 +82,18 @@ def test_ngram_measures_stay_exact_with_false_repeat_candidates(monkeypatch):
         assert got.tolist() == [scan_duplicate_chars(w, n) for w in docs]
 
 
+@pytest.mark.parametrize("block", [7, 1 << 16])
+def test_the_duplicate_scan_is_exact_across_its_blocks_and_documents(monkeypatch, block):
+    # Tiny vocabularies never settle in the rounds, so every document ends in the one scan; blocks of 7
+    # positions cut it everywhere, documents included (a long one with 20,000 words among short ones).
+    monkeypatch.setattr(ngrams, "_SCAN_BLOCK", block)
+    docs = random_documents(3, 40, vocab=(2, 4), length=(0, 300))
+    docs.insert(17, random_documents(4, 1, vocab=(2, 3), length=(20_000, 20_001))[0])
+    for n in (5, 9):
+        got = ngrams.dup_ngram_chars(tokens_of(docs), n, len(docs))
+        assert got.tolist() == [scan_duplicate_chars(w, n) for w in docs]
+
+
 @pytest.mark.parametrize("n", [2, 3, 4])
 def test_top_ngram_chars_equal_counter_most_common(n):
     docs = random_documents(10 + n, 300, vocab=(2, 40), length=(0, 200))

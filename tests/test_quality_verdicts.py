@@ -64,3 +64,26 @@ def test_stages_that_edit_text_are_not_recorded():
     assert not recordable(QualityConfig.model_validate({"pii": {"enabled": True}}))
     assert not recordable(QualityConfig.model_validate({"c4": {"remove_lines": True}}))
     assert not recordable(QualityConfig.model_validate({"enabled": False}))
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_a_write_pass_that_replays_verdicts_lets_the_key_pass_models_go(tmp_path, redact):
+    from etl.config import Config
+    from etl.run import unit_work
+    from transforms.quality.language import language_model
+
+    config = Config().model_copy(deep=True)
+    config.quality.pii.enabled = redact  # a stage that edits text is judged again at write: it keeps them
+    unit_work._loaded.clear()
+    key_job = unit_work.KeyJob(config, str(tmp_path), exact=True, near=True, bits=2, by_owner=True)
+    key_chain = unit_work._remember(key_job.key(), unit_work._KeyChain(key_job))
+    key_chain.quality.process(mixed_quality_batch())  # judging loads the language model
+    assert language_model.cache_info().currsize == 1
+    chain = unit_work._write_chain(unit_work.WriteJob(config, str(tmp_path)))
+    kinds = [key[0] for key in unit_work._loaded]
+    if redact:
+        assert kinds == ["keys", "write"] and language_model.cache_info().currsize == 1
+    else:
+        assert kinds == ["write"] and language_model.cache_info().currsize == 0
+    assert [stage.name for stage in chain][-1] == "tokenize"
+    unit_work._loaded.clear()
