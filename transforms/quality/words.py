@@ -142,8 +142,11 @@ def _interleave(runs: list[tuple[np.ndarray, pl.Series]], per_chunk: np.ndarray)
     done = 0
     for index, run in runs:
         counts = per_chunk[index]
-        rank = np.arange(len(run)) - np.repeat(np.cumsum(counts) - counts, counts)
-        order[np.repeat(first[index], counts) + rank] = done + np.arange(len(run))
+        if len(run) == len(index) and (counts == 1).all():  # a token per chunk (the plain run): no ranks
+            at = first[index]
+        else:  # the k-th token of a chunk goes to the chunk's first slot plus k
+            at = np.arange(len(run)) + np.repeat(first[index] - (np.cumsum(counts) - counts), counts)
+        order[at] = np.arange(done, done + len(run))
         done += len(run)
     joined = pl.concat([run for _, run in runs])
     runs.clear()
