@@ -12,7 +12,6 @@ writes DIR/one/corpus.jsonl.gz and DIR/many/part-NNN.jsonl.gz (the same records,
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from filters import _sources as filters_sources  # noqa: E402
 from filters import _texts as filters_text  # noqa: E402
-from real_corpus import write_records  # noqa: E402
+from real_corpus import corpus_main, write_records  # noqa: E402
 
 
 def _is_prose(paragraph: str) -> bool:
@@ -73,17 +72,9 @@ def documents(total_bytes: int, seed: int = 0) -> Iterator[dict]:
 
 
 def write(out: Path, mb: float, files: int = 64) -> tuple[Path, Path]:
+    """DIR/one/corpus.jsonl.gz and DIR/many/part-NNN.jsonl.gz of MB of prose; cached with a DONE mark."""
     return write_records(out, documents(int(mb * 1e6)), files, int(mb * 1e6))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--mb", type=float, default=1000)
-    ap.add_argument("--files", type=int, default=64)
-    a = ap.parse_args()
-    print(*write(a.out, a.mb, a.files))
-
-
 if __name__ == "__main__":
-    main()
+    corpus_main(write)

@@ -120,14 +120,18 @@ def write_records(out: Path, docs: Iterator[dict], files: int, total: int) -> tu
     return one, many
 
 
-def main() -> None:
+def corpus_main(write_corpus) -> None:
+    """The command line of a corpus builder: --out DIR --mb MB [--files N]; prints the two folders."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--mb", type=float, default=1000)
     ap.add_argument("--files", type=int, default=64)
     a = ap.parse_args()
-    one, many = write(a.out, a.mb, a.files)
-    print(one, many)
+    print(*write_corpus(a.out, a.mb, a.files))
+
+
+def main() -> None:
+    corpus_main(write)
 
 
 if __name__ == "__main__":
