@@ -38,8 +38,9 @@ class LanguageModel:
         # cell, without a copy. What a state is (its row offset, the feature it emits) sits in two small
         # per-state tables, looked up after each step: a table of row offsets per cell would double the
         # model's memory in every worker for no speed.
-        self.nextmove = np.frombuffer(nextmove, dtype=np.uint32).view(np.int32)
-        self.state_rowbase = np.frombuffer(row, dtype=np.uint16).astype(np.int32) * 256
+        nextmove = np.asarray(nextmove)  # the array.array's own buffer and type (uint32 today)
+        self.nextmove = nextmove.view(np.int32) if nextmove.itemsize == 4 else nextmove.astype(np.int32)
+        self.state_rowbase = np.asarray(row).astype(np.int32) * 256
         self.state_feature = np.asarray(out, dtype=np.int32)
         self.start = np.int32(self.state_rowbase[0])
         self.depth = _automaton_depth(self.nextmove, self.state_rowbase)
