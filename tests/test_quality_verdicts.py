@@ -72,7 +72,7 @@ def test_a_write_pass_that_replays_verdicts_lets_the_key_pass_models_go(tmp_path
     from etl.run import unit_work
     from transforms.quality.language import language_model
 
-    config = Config().model_copy(deep=True)
+    config = Config()
     config.quality.pii.enabled = redact  # a stage that edits text is judged again at write: it keeps them
     unit_work._loaded.clear()
     key_job = unit_work.KeyJob(config, str(tmp_path), exact=True, near=True, bits=2, by_owner=True)

@@ -205,7 +205,7 @@ def _write_chain(job: WriteJob) -> list:
         if recorded:  # the key pass is over: its models (language id, classifiers) are not needed again
             from transforms.quality import release_models
 
-            for key in [k for k in _loaded if k[0] == "keys"]:
+            for key in [k for k, loaded in _loaded.items() if isinstance(loaded, _KeyChain)]:
                 del _loaded[key]
             release_models()
         chain = build_chain(job.config, "tokenize", recorded_quality=recorded)

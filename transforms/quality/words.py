@@ -125,10 +125,11 @@ def tokenize_lines(lines: pl.Series) -> tuple[np.ndarray, pl.Series]:
     others = chunks.gather(other)
     del chunks
     ascii_only = ~others.str.contains(r"[^\x00-\x7f]").to_numpy()
-    for index, pattern in ((ascii_only, ASCII_TOKEN_PATTERN), (~ascii_only, TOKEN_PATTERN)):
-        lists = others.filter(pl.Series(index)).str.extract_all(pattern)
-        per_chunk[other[index]] = lists.list.len().to_numpy()
-        runs.append((other[index], lists.explode().drop_nulls()))
+    for which, pattern in ((ascii_only, ASCII_TOKEN_PATTERN), (~ascii_only, TOKEN_PATTERN)):
+        lists = others.filter(pl.Series(which)).str.extract_all(pattern)
+        index = other[which]
+        per_chunk[index] = lists.list.len().to_numpy()
+        runs.append((index, lists.explode().drop_nulls()))
         del lists
     del others
     return np.repeat(chunk_line, per_chunk), _interleave(runs, per_chunk)
@@ -142,10 +143,8 @@ def _interleave(runs: list[tuple[np.ndarray, pl.Series]], per_chunk: np.ndarray)
     done = 0
     for index, run in runs:
         counts = per_chunk[index]
-        if len(run) == len(index) and (counts == 1).all():  # a token per chunk (the plain run): no ranks
-            at = first[index]
-        else:  # the k-th token of a chunk goes to the chunk's first slot plus k
-            at = np.arange(len(run)) + np.repeat(first[index] - (np.cumsum(counts) - counts), counts)
+        # The k-th token of a chunk goes to the chunk's first slot plus k.
+        at = np.arange(len(run)) + np.repeat(first[index] - (np.cumsum(counts) - counts), counts)
         order[at] = np.arange(done, done + len(run))
         done += len(run)
     joined = pl.concat([run for _, run in runs])
